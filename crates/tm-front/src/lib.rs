@@ -1,1 +1,19 @@
-//! placeholder
+//! Front end: turns the Python source of a `@triton.jit` function, specialised
+//! on its arguments, into block IR. Parsing is ruff's; the rest (constexpr
+//! evaluation, Triton's promotion and broadcasting rules, inlining of jit
+//! callees) is here.
+//!
+//! Architecture invariant: no Python objects cross into this crate; the Python
+//! side describes globals and arguments as plain data ([`GlobalValue`],
+//! [`ParamSpec`]).
+
+mod builtins;
+pub mod diag;
+mod lower;
+mod semantic;
+pub mod value;
+
+pub use diag::Diagnostic;
+pub use lower::{kernel_params, lower_kernel, ParamInfo, ParamSpec};
+pub use semantic::{computation_type, integer_promote};
+pub use value::{ConstValue, GlobalValue, KernelSource, Module};

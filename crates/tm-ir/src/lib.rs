@@ -6,5 +6,11 @@
 //! runtime; it is plain data plus a printer.
 
 pub mod dtype;
+pub mod func;
+pub mod printer;
+pub mod types;
 
 pub use dtype::DType;
+pub use func::*;
+pub use printer::{describe_type, print_func};
+pub use types::{Elem, Type};

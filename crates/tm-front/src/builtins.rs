@@ -1,0 +1,402 @@
+//! `tl.*` functions, tensor methods and the few Python builtins a kernel may call.
+//! Name tables first, then one lowering per builtin.
+
+use crate::lower::{Lowerer, R};
+use crate::semantic::Operand;
+use crate::value::{ConstValue, Val};
+use ruff_text_size::TextRange;
+use tm_ir::{BinOp, DType, Elem, OpKind, Type};
+
+/// Call arguments: positional, then keyword, each with its source range.
+#[derive(Default)]
+pub struct Args {
+    pub pos: Vec<(Val, TextRange)>,
+    pub kw: Vec<(String, Val, TextRange)>,
+}
+
+type Bound = Vec<Option<(Val, TextRange)>>;
+
+const LANGUAGE: &[&str] = &[
+    "program_id",
+    "num_programs",
+    "arange",
+    "load",
+    "store",
+    "where",
+    "maximum",
+    "minimum",
+    "zeros",
+    "full",
+    "cdiv",
+    "constexpr",
+    "static_assert",
+    "multiple_of",
+    "max_contiguous",
+    "max_constancy",
+];
+
+/// `tl.<name>` as a builtin, if supported.
+pub fn language_attr(name: &str) -> Option<Val> {
+    LANGUAGE.iter().find(|&&n| n == name).map(|&n| Val::Builtin(n))
+}
+
+/// `triton.<name>` as a builtin, if supported.
+pub fn triton_attr(name: &str) -> Option<Val> {
+    match name {
+        "cdiv" => Some(Val::Builtin("cdiv")),
+        "next_power_of_2" => Some(Val::Builtin("next_power_of_2")),
+        _ => None,
+    }
+}
+
+/// Tensor methods (`x.to(...)`).
+pub fn tensor_method(name: &str) -> Option<&'static str> {
+    match name {
+        "to" => Some("to"),
+        _ => None,
+    }
+}
+
+pub fn python_builtin(name: &str) -> &'static str {
+    match name {
+        "range" => "range",
+        "min" => "min",
+        "max" => "max",
+        "len" => "len",
+        "int" => "int",
+        "float" => "float",
+        "bool" => "bool",
+        "abs" => "abs",
+        _ => "print",
+    }
+}
+
+fn shape_of(c: &ConstValue) -> Option<Vec<u32>> {
+    let items = match c {
+        ConstValue::Tuple(t) => t.clone(),
+        ConstValue::Int(_) => vec![c.clone()],
+        _ => return None,
+    };
+    items.iter().map(|i| i.as_int().and_then(|v| u32::try_from(v).ok())).collect()
+}
+
+impl Lowerer<'_> {
+    /// Matches arguments to parameter names like Python does.
+    fn bind(&self, fname: &str, args: Args, names: &[&str], required: usize, range: TextRange) -> R<Bound> {
+        let mut out: Bound = vec![None; names.len()];
+        if args.pos.len() > names.len() {
+            return Err(self.err(range, format!("{fname}() takes at most {} arguments ({} given)", names.len(), args.pos.len())));
+        }
+        for (i, a) in args.pos.into_iter().enumerate() {
+            out[i] = Some(a);
+        }
+        for (k, v, r) in args.kw {
+            let Some(i) = names.iter().position(|n| *n == k) else {
+                return Err(self.err(r, format!("{fname}() got an unexpected keyword argument '{k}'")));
+            };
+            if out[i].is_some() {
+                return Err(self.err(r, format!("{fname}() got multiple values for argument '{k}'")));
+            }
+            out[i] = Some((v, r));
+        }
+        for (i, n) in names.iter().enumerate().take(required) {
+            if out[i].is_none() {
+                return Err(self.err(range, format!("{fname}() missing required argument '{n}'")));
+            }
+        }
+        Ok(out)
+    }
+
+    fn const_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<ConstValue> {
+        match &a.0 {
+            Val::Const(c) => Ok(c.clone()),
+            other => Err(self.err(
+                a.1,
+                format!("argument '{pname}' of {fname}() must be a tl.constexpr (known at compile time), got a runtime {}", other.kind_name()),
+            )),
+        }
+    }
+
+    fn int_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<i128> {
+        let c = self.const_arg(fname, pname, a)?;
+        c.as_int().ok_or_else(|| self.err(a.1, format!("argument '{pname}' of {fname}() must be an integer, got {}", c.type_name())))
+    }
+
+    fn dtype_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<DType> {
+        match self.const_arg(fname, pname, a)? {
+            ConstValue::DType(d) => Ok(d),
+            other => Err(self.err(a.1, format!("argument '{pname}' of {fname}() must be a dtype such as tl.float32, got {other}"))),
+        }
+    }
+
+    fn is_none(a: &Option<(Val, TextRange)>) -> bool {
+        matches!(a, None | Some((Val::Const(ConstValue::None), _)))
+    }
+
+    pub fn call_builtin(&mut self, name: &'static str, recv: Option<tm_ir::ValueId>, args: Args, range: TextRange) -> R<Val> {
+        let t = |v: tm_ir::ValueId| Ok(Val::Tensor(v));
+        match (name, recv) {
+            ("to", Some(x)) => {
+                let b = self.bind("to", args, &["dtype", "fp_downcast_rounding", "bitcast"], 1, range)?;
+                let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;
+                let bitcast = match &b[2] {
+                    Some(a) => self.const_arg("to", "bitcast", a)?.truthy(),
+                    None => false,
+                };
+                if bitcast {
+                    t(self.bitcast(x, Elem::Scalar(d), range)?)
+                } else {
+                    t(self.cast(x, d, range)?)
+                }
+            }
+            ("program_id" | "num_programs", _) => {
+                let b = self.bind(name, args, &["axis"], 1, range)?;
+                let a = b[0].as_ref().expect("required");
+                let axis = self.int_arg(name, "axis", a)?;
+                if !(0..3).contains(&axis) {
+                    return Err(self.err(a.1, format!("{name} axis must be 0, 1 or 2, got {axis}")));
+                }
+                let kind = if name == "program_id" { OpKind::ProgramId(axis as u8) } else { OpKind::NumPrograms(axis as u8) };
+                t(self.emit1(kind, vec![], Type::scalar(DType::I32)))
+            }
+            ("arange", _) => {
+                let b = self.bind(name, args, &["start", "end"], 2, range)?;
+                let start = self.int_arg(name, "start", b[0].as_ref().expect("required"))?;
+                let end = self.int_arg(name, "end", b[1].as_ref().expect("required"))?;
+                if i32::try_from(start).is_err() || i32::try_from(end).is_err() {
+                    return Err(self.err(range, "arange's start and end must fit in int32"));
+                }
+                if end <= start {
+                    return Err(self.err(range, format!("arange's end ({end}) must be greater than start ({start})")));
+                }
+                let n = end - start;
+                if (n as u128).count_ones() != 1 {
+                    return Err(self.err(range, format!("arange's range must be a power of 2, got {n} ({start}..{end})")));
+                }
+                if n > 1 << 20 {
+                    return Err(self.err(range, format!("arange of {n} elements is too large (at most 2**20)")));
+                }
+                let ty = Type::block(Elem::Scalar(DType::I32), vec![n as u32]);
+                t(self.emit1(OpKind::MakeRange { start: start as i32, end: end as i32 }, vec![], ty))
+            }
+            ("load", _) => self.lower_load(args, range),
+            ("store", _) => self.lower_store(args, range),
+            ("where", _) => {
+                let b = self.bind(name, args, &["condition", "x", "y"], 3, range)?;
+                let ops: Vec<Operand> =
+                    b.iter().map(|a| a.as_ref().expect("required")).map(|(v, r)| self.operand(v, *r)).collect::<R<_>>()?;
+                let [c, x, y] = <[Operand; 3]>::try_from(ops).map_err(|_| self.err(range, "where takes 3 arguments"))?;
+                t(self.select(c, x, y, range)?)
+            }
+            ("maximum" | "minimum", _) => {
+                let b = self.bind(name, args, &["x", "y", "propagate_nan"], 2, range)?;
+                let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
+                let y = self.operand(&b[1].as_ref().expect("required").0, range)?;
+                let op = if name == "maximum" { BinOp::Max } else { BinOp::Min };
+                t(self.arith(op, x, y, false, range)?)
+            }
+            ("zeros" | "full", _) => {
+                let (shape_a, value, dtype_a) = if name == "zeros" {
+                    let b = self.bind(name, args, &["shape", "dtype"], 2, range)?;
+                    (b[0].clone(), ConstValue::Int(0), b[1].clone())
+                } else {
+                    let b = self.bind(name, args, &["shape", "value", "dtype"], 3, range)?;
+                    let v = self.const_arg(name, "value", b[1].as_ref().expect("required"))?;
+                    (b[0].clone(), v, b[2].clone())
+                };
+                let sa = shape_a.expect("required");
+                let shape = shape_of(&self.const_arg(name, "shape", &sa)?)
+                    .ok_or_else(|| self.err(sa.1, "shape must be a tuple of integers"))?;
+                if shape.iter().any(|s| !s.is_power_of_two()) {
+                    return Err(self.err(sa.1, format!("block shapes must be powers of 2, got {shape:?}")));
+                }
+                let d = self.dtype_arg(name, "dtype", dtype_a.as_ref().expect("required"))?;
+                self.check_dtype_supported(d, range)?;
+                let s = self.const_scalar(d, &value, range)?;
+                t(self.broadcast_to(s, &shape, range)?)
+            }
+            ("cdiv", _) => {
+                let b = self.bind(name, args, &["x", "div"], 2, range)?;
+                let (x, d) = (b[0].clone().expect("required"), b[1].clone().expect("required"));
+                if let (Val::Const(a), Val::Const(c)) = (&x.0, &d.0) {
+                    let (Some(a), Some(c)) = (a.as_int(), c.as_int()) else {
+                        return Err(self.err(range, "cdiv needs integers"));
+                    };
+                    if c == 0 {
+                        return Err(self.err(range, "cdiv by zero"));
+                    }
+                    return Ok(Val::Const(ConstValue::Int((a + c - 1).div_euclid(c))));
+                }
+                // (x + div - 1) // div on device values, with Triton's C-style division.
+                let xo = self.operand(&x.0, x.1)?;
+                let dop = self.operand(&d.0, d.1)?;
+                let s = self.arith(BinOp::Add, xo, dop.clone(), false, range)?;
+                let s = self.arith(BinOp::Sub, Operand::Value(s), Operand::Weak(ConstValue::Int(1)), false, range)?;
+                t(self.arith(BinOp::Div, Operand::Value(s), dop, false, range)?)
+            }
+            ("next_power_of_2", _) => {
+                let b = self.bind(name, args, &["n"], 1, range)?;
+                let n = self.int_arg(name, "n", b[0].as_ref().expect("required"))?;
+                let p = if n <= 1 { 1 } else { 1i128 << (128 - (n - 1).leading_zeros()) };
+                Ok(Val::Const(ConstValue::Int(p)))
+            }
+            ("constexpr", _) => {
+                let b = self.bind(name, args, &["value"], 1, range)?;
+                Ok(Val::Const(self.const_arg(name, "value", b[0].as_ref().expect("required"))?))
+            }
+            ("static_assert", _) => {
+                let b = self.bind(name, args, &["cond", "msg"], 1, range)?;
+                let c = self.const_arg(name, "cond", b[0].as_ref().expect("required"))?;
+                if !c.truthy() {
+                    let msg = match &b[1] {
+                        Some((Val::Const(ConstValue::Str(s)), _)) => s.clone(),
+                        _ => String::new(),
+                    };
+                    return Err(self.err(range, format!("static_assert failed: {msg}")));
+                }
+                Ok(Val::Const(ConstValue::None))
+            }
+            // Hints only refine the axis analysis; ignoring them never changes results.
+            ("multiple_of" | "max_contiguous" | "max_constancy", _) => {
+                let b = self.bind(name, args, &["input", "values"], 2, range)?;
+                Ok(b[0].clone().expect("required").0)
+            }
+            ("min" | "max", _) => {
+                if !args.kw.is_empty() || args.pos.len() < 2 {
+                    return Err(self.err(range, format!("{name}() in a kernel takes two or more positional arguments")));
+                }
+                let all_const = args.pos.iter().all(|(v, _)| matches!(v, Val::Const(_)));
+                if !all_const {
+                    return Err(self.err(range, format!("{name}() on tensors: use tl.{}imum", &name[..3])));
+                }
+                let mut best = args.pos[0].clone();
+                for cand in &args.pos[1..] {
+                    let (Val::Const(a), Val::Const(c)) = (&best.0, &cand.0) else { unreachable!("checked") };
+                    let lt = match (a, c) {
+                        (ConstValue::Float(_), _) | (_, ConstValue::Float(_)) => {
+                            let f = |x: &ConstValue| match x {
+                                ConstValue::Float(f) => *f,
+                                o => o.as_int().unwrap_or(0) as f64,
+                            };
+                            f(c) < f(a)
+                        }
+                        _ => c.as_int() < a.as_int(),
+                    };
+                    if lt == (name == "min") {
+                        best = cand.clone();
+                    }
+                }
+                Ok(best.0)
+            }
+            ("int" | "float" | "bool" | "abs" | "len", _) => {
+                let b = self.bind(name, args, &["x"], 1, range)?;
+                let c = self.const_arg(name, "x", b[0].as_ref().expect("required"))?;
+                let r = match (name, &c) {
+                    ("int", ConstValue::Float(f)) => ConstValue::Int(f.trunc() as i128),
+                    ("int", c) if c.as_int().is_some() => ConstValue::Int(c.as_int().unwrap_or(0)),
+                    ("float", ConstValue::Float(f)) => ConstValue::Float(*f),
+                    ("float", c) if c.as_int().is_some() => ConstValue::Float(c.as_int().unwrap_or(0) as f64),
+                    ("bool", c) => ConstValue::Bool(c.truthy()),
+                    ("abs", ConstValue::Float(f)) => ConstValue::Float(f.abs()),
+                    ("abs", c) if c.as_int().is_some() => ConstValue::Int(c.as_int().unwrap_or(0).abs()),
+                    ("len", ConstValue::Tuple(t)) => ConstValue::Int(t.len() as i128),
+                    _ => return Err(self.err(range, format!("{name}() of a {} is not supported", c.type_name()))),
+                };
+                Ok(Val::Const(r))
+            }
+            _ => Err(self.err(range, format!("{name}() is not supported in kernels by triton_metal yet"))),
+        }
+    }
+
+    fn lower_load(&mut self, args: Args, range: TextRange) -> R<Val> {
+        let names = ["pointer", "mask", "other", "boundary_check", "padding_option", "cache_modifier", "eviction_policy", "volatile"];
+        let b = self.bind("load", args, &names, 1, range)?;
+        let (pv, pr) = b[0].clone().expect("required");
+        let ptr = self.tensor(&pv, pr)?;
+        let pty = self.f.ty(ptr).clone();
+        let Elem::Ptr(elem) = pty.elem else {
+            return Err(self.err(pr, format!("tl.load needs a pointer, got {}", tm_ir::describe_type(&pty))));
+        };
+        self.check_dtype_supported(elem, range)?;
+        if let Some((bc, r)) = &b[3] {
+            if !matches!(bc, Val::Const(ConstValue::Tuple(t)) if t.is_empty()) {
+                return Err(self.err(*r, "boundary_check needs block pointers (tl.make_block_ptr), which are not supported yet"));
+            }
+        }
+        let mut operands = vec![ptr];
+        let has_mask = !Self::is_none(&b[1]);
+        let has_other = !Self::is_none(&b[2]);
+        if has_other && !has_mask {
+            return Err(self.err(range, "tl.load: `other` cannot be given without `mask`"));
+        }
+        if has_mask {
+            let (mv, mr) = b[1].clone().expect("checked");
+            let m = self.mask_for(&pty, mv, mr)?;
+            operands.push(m);
+        }
+        if has_other {
+            let (ov, or) = b[2].clone().expect("checked");
+            let o = self.operand(&ov, or)?;
+            let o = self.materialize(&o, elem, or)?;
+            let o = self.broadcast_to(o, &pty.shape, or)?;
+            operands.push(o);
+        }
+        let ty = pty.with_elem(Elem::Scalar(elem));
+        Ok(Val::Tensor(self.emit1(OpKind::Load { has_mask, has_other }, operands, ty)))
+    }
+
+    /// Checks a mask is boolean and broadcasts it to the pointer's shape.
+    fn mask_for(&mut self, pty: &Type, mv: Val, mr: TextRange) -> R<tm_ir::ValueId> {
+        let m = self.tensor(&mv, mr)?;
+        let mty = self.f.ty(m).clone();
+        if mty.elem != Elem::Scalar(DType::I1) {
+            return Err(self.err(mr, format!("mask must be a boolean (int1) value, got {}", tm_ir::describe_type(&mty))));
+        }
+        if !pty.is_block() && mty.is_block() {
+            return Err(self.err(mr, "a block mask needs a block of pointers"));
+        }
+        self.broadcast_to(m, &pty.shape, mr)
+    }
+
+    fn lower_store(&mut self, args: Args, range: TextRange) -> R<Val> {
+        let names = ["pointer", "value", "mask", "boundary_check", "cache_modifier", "eviction_policy"];
+        let b = self.bind("store", args, &names, 2, range)?;
+        let (pv, pr) = b[0].clone().expect("required");
+        let ptr = self.tensor(&pv, pr)?;
+        let pty = self.f.ty(ptr).clone();
+        let Elem::Ptr(elem) = pty.elem else {
+            return Err(self.err(pr, format!("tl.store needs a pointer, got {}", tm_ir::describe_type(&pty))));
+        };
+        self.check_dtype_supported(elem, range)?;
+        let (vv, vr) = b[1].clone().expect("required");
+        let val = self.operand(&vv, vr)?;
+        let vd = self.operand_dtype(&val).ok_or_else(|| self.err(vr, "tl.store needs a numeric value"))?;
+        if vd.is_float() && elem.is_int() {
+            return Err(self.err(
+                vr,
+                format!(
+                    "cannot store {} values through a pointer to {} without an explicit cast; use .to(tl.{})",
+                    vd.language_name(),
+                    elem.language_name(),
+                    elem.language_name()
+                ),
+            ));
+        }
+        if let Operand::Value(v) = &val {
+            let vs = &self.f.ty(*v).shape;
+            if !pty.is_block() && !vs.is_empty() {
+                return Err(self.err(vr, "cannot store a block through a single pointer"));
+            }
+        }
+        let v = self.materialize(&val, elem, vr)?;
+        let v = self.broadcast_to(v, &pty.shape, vr)?;
+        let mut operands = vec![ptr, v];
+        let has_mask = !Self::is_none(&b[2]);
+        if has_mask {
+            let (mv, mr) = b[2].clone().expect("checked");
+            operands.push(self.mask_for(&pty, mv, mr)?);
+        }
+        self.emit(OpKind::Store { has_mask }, operands, vec![], vec![]);
+        Ok(Val::Const(ConstValue::None))
+    }
+}

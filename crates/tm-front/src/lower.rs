@@ -1,0 +1,765 @@
+//! Walks the Python AST of a `@triton.jit` function and emits block IR.
+//! Constexpr values are evaluated here with Python semantics; everything that
+//! runs on the device goes through `semantic.rs`, which owns the type rules.
+
+use crate::diag::{Diagnostic, SourceMap};
+use crate::semantic::Operand;
+use crate::value::{ConstValue, GlobalValue, KernelSource, Module, Val};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::{Ranged, TextRange};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tm_ir::{BinOp, CmpPred, DType, Func, Loc, OpId, OpKind, Region, Type, ValueId};
+
+pub type R<T> = Result<T, Diagnostic>;
+
+/// How a runtime parameter was specialised at launch (Triton's signature + specialisation).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ParamSpec {
+    /// A pointer; `divisibility` is the known alignment of its address in bytes.
+    Pointer { dtype: DType, divisibility: u64 },
+    /// An integer; `divisibility` is 16 when the value is a multiple of 16, else 1.
+    Int { dtype: DType, divisibility: u64 },
+    Float { dtype: DType },
+    /// A `tl.constexpr` parameter, or a runtime value specialised away (`1`, `None`).
+    Constexpr(ConstValue),
+}
+
+/// A parameter of the kernel's Python signature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    pub name: String,
+    pub constexpr: bool,
+}
+
+/// One function being lowered: the kernel itself, or an inlined jit callee.
+struct Frame {
+    src: Arc<KernelSource>,
+    sm: SourceMap,
+    locals: HashMap<String, Val>,
+    /// Values returned so far by `return` statements (callees only).
+    returned: Option<Val>,
+}
+
+pub struct Lowerer<'a> {
+    pub f: Func,
+    blocks: Vec<Vec<OpId>>,
+    frames: Vec<Frame>,
+    loc: Loc,
+    _src: &'a KernelSource,
+}
+
+/// What a statement did to control flow.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Return,
+}
+
+fn parse_function(src: &KernelSource, sm: &SourceMap) -> R<ast::StmtFunctionDef> {
+    let parsed = ruff_python_parser::parse_module(&src.source).map_err(|e| {
+        sm.diag(&src.name, e.location.start().to_usize(), format!("invalid Python syntax: {}", e.error))
+    })?;
+    for stmt in parsed.into_syntax().body {
+        if let Stmt::FunctionDef(def) = stmt {
+            if def.name.as_str() == src.name {
+                return Ok(def);
+            }
+        }
+    }
+    Err(sm.diag(&src.name, 0, format!("could not find the definition of '{}' in its source", src.name)))
+}
+
+fn is_constexpr_annotation(e: &Expr) -> bool {
+    match e {
+        Expr::Attribute(a) => a.attr.as_str() == "constexpr",
+        Expr::Name(n) => n.id.as_str() == "constexpr",
+        Expr::StringLiteral(s) => s.value.to_str().ends_with("constexpr"),
+        _ => false,
+    }
+}
+
+/// The parameters of a jit function, with their constexpr-ness.
+pub fn kernel_params(src: &KernelSource) -> R<Vec<ParamInfo>> {
+    let sm = SourceMap::new(&src.filename, &src.source, src.first_line, src.col_offset);
+    let def = parse_function(src, &sm)?;
+    let p = &def.parameters;
+    if p.vararg.is_some() || p.kwarg.is_some() || !p.kwonlyargs.is_empty() {
+        return Err(sm.diag(&src.name, p.range.start().to_usize(), "jit functions take plain positional parameters only (no *args, **kwargs or keyword-only parameters)"));
+    }
+    Ok(p
+        .posonlyargs
+        .iter()
+        .chain(p.args.iter())
+        .map(|a| ParamInfo {
+            name: a.parameter.name.to_string(),
+            constexpr: a.parameter.annotation.as_deref().is_some_and(is_constexpr_annotation),
+        })
+        .collect())
+}
+
+/// Lowers a kernel specialised by `specs` (one per parameter) to block IR.
+pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
+    let src_arc = Arc::new(src.clone());
+    let sm = SourceMap::new(&src.filename, &src.source, src.first_line, src.col_offset);
+    let def = parse_function(src, &sm)?;
+    let params = kernel_params(src)?;
+    if params.len() != specs.len() {
+        return Err(sm.diag(
+            &src.name,
+            def.range.start().to_usize(),
+            format!("kernel '{}' takes {} parameters but {} were specialised", src.name, params.len(), specs.len()),
+        ));
+    }
+    let mut lw = Lowerer {
+        f: Func::new(src.name.clone()),
+        blocks: vec![vec![]],
+        frames: vec![Frame { src: src_arc, sm, locals: HashMap::new(), returned: None }],
+        loc: Loc::default(),
+        _src: src,
+    };
+    for (p, spec) in params.iter().zip(specs) {
+        let val = match spec {
+            ParamSpec::Pointer { dtype, divisibility } => {
+                Val::Tensor(lw.f.add_arg(p.name.clone(), Type::ptr(*dtype), *divisibility))
+            }
+            ParamSpec::Int { dtype, divisibility } => {
+                Val::Tensor(lw.f.add_arg(p.name.clone(), Type::scalar(*dtype), *divisibility))
+            }
+            ParamSpec::Float { dtype } => {
+                lw.check_dtype_supported(*dtype, def.parameters.range)?;
+                Val::Tensor(lw.f.add_arg(p.name.clone(), Type::scalar(*dtype), 1))
+            }
+            ParamSpec::Constexpr(c) => Val::Const(c.clone()),
+        };
+        lw.frame().locals.insert(p.name.clone(), val);
+    }
+    lw.body(&def.body)?;
+    lw.loc = Loc::default();
+    lw.emit(OpKind::Return, vec![], vec![], vec![]);
+    let ops = lw.blocks.pop().unwrap_or_default();
+    lw.f.body = Region { args: vec![], ops };
+    Ok(lw.f)
+}
+
+/// Python's floor division and modulo on integers.
+fn py_floordiv(a: i128, b: i128) -> i128 {
+    let q = a / b;
+    if (a % b != 0) && ((a < 0) != (b < 0)) {
+        q - 1
+    } else {
+        q
+    }
+}
+
+impl<'a> Lowerer<'a> {
+    fn frame(&mut self) -> &mut Frame {
+        self.frames.last_mut().expect("a frame is always active")
+    }
+    fn frame_ref(&self) -> &Frame {
+        self.frames.last().expect("a frame is always active")
+    }
+
+    /// A diagnostic at `range` of the function being lowered.
+    pub fn err(&self, range: TextRange, msg: impl Into<String>) -> Diagnostic {
+        let fr = self.frame_ref();
+        fr.sm.diag(&fr.src.name, range.start().to_usize(), msg)
+    }
+
+    fn set_loc(&mut self, range: TextRange) {
+        let (line, col, _) = self.frame_ref().sm.locate(range.start().to_usize());
+        self.loc = Loc { line, col };
+    }
+
+    /// Emits an op into the current block.
+    pub fn emit(&mut self, kind: OpKind, operands: Vec<ValueId>, results: Vec<Type>, regions: Vec<Region>) -> OpId {
+        let id = self.f.create_op(kind, operands, results, regions, self.loc);
+        self.blocks.last_mut().expect("a block is always open").push(id);
+        id
+    }
+
+    /// Emits a single-result op and returns its value.
+    pub fn emit1(&mut self, kind: OpKind, operands: Vec<ValueId>, ty: Type) -> ValueId {
+        let id = self.emit(kind, operands, vec![ty], vec![]);
+        self.f.op(id).results[0]
+    }
+
+    // ----- statements -----
+
+    fn body(&mut self, stmts: &[Stmt]) -> R<Flow> {
+        for (i, s) in stmts.iter().enumerate() {
+            // A leading string literal is a docstring.
+            if i == 0 {
+                if let Stmt::Expr(e) = s {
+                    if e.value.is_string_literal_expr() {
+                        continue;
+                    }
+                }
+            }
+            if self.stmt(s)? == Flow::Return {
+                return Ok(Flow::Return);
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> R<Flow> {
+        self.set_loc(s.range());
+        match s {
+            Stmt::Expr(e) => {
+                self.expr(&e.value)?;
+            }
+            Stmt::Pass(_) => {}
+            Stmt::Assign(a) => {
+                let v = self.expr(&a.value)?;
+                for t in &a.targets {
+                    self.assign(t, v.clone())?;
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                let Some(value) = &a.value else {
+                    return Err(self.err(a.range, "an annotated name needs a value"));
+                };
+                let v = self.expr(value)?;
+                if is_constexpr_annotation(&a.annotation) && !matches!(v, Val::Const(_)) {
+                    return Err(self.err(value.range(), "a value annotated tl.constexpr must be known at compile time"));
+                }
+                self.assign(&a.target, v)?;
+            }
+            Stmt::AugAssign(a) => {
+                let cur = self.expr(&a.target)?;
+                let rhs = self.expr(&a.value)?;
+                let v = self.binop(a.op, cur, rhs, a.range)?;
+                self.assign(&a.target, v)?;
+            }
+            Stmt::If(i) => return self.if_stmt(i),
+            Stmt::Return(r) => {
+                let v = match &r.value {
+                    Some(e) => self.expr(e)?,
+                    None => Val::Const(ConstValue::None),
+                };
+                if self.frames.len() == 1 && !matches!(v, Val::Const(ConstValue::None)) {
+                    return Err(self.err(r.range, "a kernel cannot return a value"));
+                }
+                self.frame().returned = Some(v);
+                return Ok(Flow::Return);
+            }
+            Stmt::For(f) => return Err(self.err(f.range, "`for` loops are not supported yet")),
+            Stmt::While(w) => return Err(self.err(w.range, "`while` loops are not supported yet")),
+            Stmt::Assert(a) => {
+                let v = self.expr(&a.test)?;
+                match v {
+                    Val::Const(c) if c.truthy() => {}
+                    Val::Const(_) => return Err(self.err(a.range, "assertion failed at compile time")),
+                    _ => return Err(self.err(a.range, "runtime `assert` (tl.device_assert) is not supported yet")),
+                }
+            }
+            other => {
+                return Err(self.err(other.range(), format!("unsupported statement: {}", stmt_kind(other))));
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    fn assign(&mut self, target: &Expr, v: Val) -> R<()> {
+        match target {
+            Expr::Name(n) => {
+                self.frame().locals.insert(n.id.to_string(), v);
+                Ok(())
+            }
+            Expr::Tuple(t) => {
+                let items = match v {
+                    Val::Tuple(items) => items,
+                    Val::Const(ConstValue::Tuple(items)) => items.into_iter().map(Val::Const).collect(),
+                    other => {
+                        return Err(self.err(t.range, format!("cannot unpack a {} into {} names", other.kind_name(), t.elts.len())))
+                    }
+                };
+                if items.len() != t.elts.len() {
+                    return Err(self.err(t.range, format!("cannot unpack {} values into {} names", items.len(), t.elts.len())));
+                }
+                for (e, item) in t.elts.iter().zip(items) {
+                    self.assign(e, item)?;
+                }
+                Ok(())
+            }
+            other => Err(self.err(other.range(), "unsupported assignment target (only names and tuples of names)")),
+        }
+    }
+
+    fn if_stmt(&mut self, i: &ast::StmtIf) -> R<Flow> {
+        let cond = self.expr(&i.test)?;
+        let Val::Const(c) = cond else {
+            return Err(self.err(i.test.range(), "`if` on a runtime value is not supported yet; only tl.constexpr conditions"));
+        };
+        if c.truthy() {
+            return self.body(&i.body);
+        }
+        for clause in &i.elif_else_clauses {
+            match &clause.test {
+                None => return self.body(&clause.body),
+                Some(t) => {
+                    let Val::Const(c) = self.expr(t)? else {
+                        return Err(self.err(t.range(), "`elif` on a runtime value is not supported yet"));
+                    };
+                    if c.truthy() {
+                        return self.body(&clause.body);
+                    }
+                }
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    // ----- expressions -----
+
+    pub fn expr(&mut self, e: &Expr) -> R<Val> {
+        let saved = self.loc;
+        self.set_loc(e.range());
+        let v = self.expr_inner(e);
+        self.loc = saved;
+        v
+    }
+
+    fn expr_inner(&mut self, e: &Expr) -> R<Val> {
+        match e {
+            Expr::NumberLiteral(n) => match &n.value {
+                ast::Number::Int(i) => {
+                    let v = i.as_i64().map(i128::from).or_else(|| i.as_u64().map(i128::from));
+                    v.map(|v| Val::Const(ConstValue::Int(v)))
+                        .ok_or_else(|| self.err(n.range, "integer literal does not fit in 64 bits"))
+                }
+                ast::Number::Float(x) => Ok(Val::Const(ConstValue::Float(*x))),
+                ast::Number::Complex { .. } => Err(self.err(n.range, "complex numbers are not supported")),
+            },
+            Expr::BooleanLiteral(b) => Ok(Val::Const(ConstValue::Bool(b.value))),
+            Expr::NoneLiteral(_) => Ok(Val::Const(ConstValue::None)),
+            Expr::StringLiteral(s) => Ok(Val::Const(ConstValue::Str(s.value.to_str().to_string()))),
+            Expr::Name(n) => self.lookup(n.id.as_str(), n.range),
+            Expr::Attribute(a) => {
+                let base = self.expr(&a.value)?;
+                self.attribute(base, a.attr.as_str(), a.range)
+            }
+            Expr::Tuple(t) => {
+                let items = t.elts.iter().map(|e| self.expr(e)).collect::<R<Vec<_>>>()?;
+                Ok(tuple_val(items))
+            }
+            Expr::BinOp(b) => {
+                let l = self.expr(&b.left)?;
+                let r = self.expr(&b.right)?;
+                self.binop(b.op, l, r, b.range)
+            }
+            Expr::UnaryOp(u) => {
+                let v = self.expr(&u.operand)?;
+                self.unaryop(u.op, v, u.range)
+            }
+            Expr::Compare(c) => {
+                if c.ops.len() != 1 {
+                    return Err(self.err(c.range, "chained comparisons (a < b < c) are not supported; split them with &"));
+                }
+                let l = self.expr(&c.left)?;
+                let r = self.expr(&c.comparators[0])?;
+                self.cmpop(c.ops[0], l, r, c.range)
+            }
+            Expr::BoolOp(b) => self.boolop(b),
+            Expr::If(i) => {
+                let Val::Const(c) = self.expr(&i.test)? else {
+                    return Err(self.err(i.test.range(), "a conditional expression on a runtime value is not supported; use tl.where"));
+                };
+                self.expr(if c.truthy() { &i.body } else { &i.orelse })
+            }
+            Expr::Call(c) => self.call(c),
+            other => Err(self.err(other.range(), format!("unsupported expression: {}", expr_kind(other)))),
+        }
+    }
+
+    fn lookup(&mut self, name: &str, range: TextRange) -> R<Val> {
+        if let Some(v) = self.frame_ref().locals.get(name) {
+            return Ok(v.clone());
+        }
+        if let Some(g) = self.frame_ref().src.globals.get(name) {
+            return match g {
+                GlobalValue::Module(m) => Ok(Val::Module(*m)),
+                GlobalValue::Const(c) => Ok(Val::Const(c.clone())),
+                GlobalValue::JitFunction(k) => Ok(Val::JitFunction(k.clone())),
+                GlobalValue::Unsupported(t) => Err(self.err(
+                    range,
+                    format!("cannot use global '{name}' of type {t} inside a jit function; only tl.constexpr values, modules and @triton.jit functions"),
+                )),
+            };
+        }
+        match name {
+            "range" | "min" | "max" | "len" | "int" | "float" | "bool" | "abs" | "print" => {
+                Ok(Val::Builtin(crate::builtins::python_builtin(name)))
+            }
+            _ => Err(self.err(range, format!("name '{name}' is not defined"))),
+        }
+    }
+
+    fn attribute(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
+        match base {
+            Val::Module(Module::Triton) => match attr {
+                "language" => Ok(Val::Module(Module::Language)),
+                _ => crate::builtins::triton_attr(attr).ok_or_else(|| self.err(range, format!("triton.{attr} is not supported in kernels"))),
+            },
+            Val::Module(m @ (Module::Language | Module::Math)) => {
+                if m == Module::Language && attr == "math" {
+                    return Ok(Val::Module(Module::Math));
+                }
+                if let Some(d) = DType::parse(attr).filter(|_| attr.len() > 3 || attr == "int1") {
+                    return Ok(Val::Const(ConstValue::DType(d)));
+                }
+                crate::builtins::language_attr(attr)
+                    .ok_or_else(|| self.err(range, format!("tl.{attr} is not supported by triton_metal yet")))
+            }
+            Val::Tensor(v) => match attr {
+                "dtype" => match self.f.ty(v).elem {
+                    tm_ir::Elem::Scalar(d) => Ok(Val::Const(ConstValue::DType(d))),
+                    tm_ir::Elem::Ptr(_) => Err(self.err(range, "pointer dtypes are not supported as values yet")),
+                },
+                "shape" => Ok(Val::Const(ConstValue::Tuple(
+                    self.f.ty(v).shape.iter().map(|&s| ConstValue::Int(s as i128)).collect(),
+                ))),
+                _ => crate::builtins::tensor_method(attr)
+                    .map(|m| Val::Method(v, m))
+                    .ok_or_else(|| self.err(range, format!("tensors have no attribute '{attr}' in triton_metal"))),
+            },
+            Val::Const(ConstValue::DType(d)) => match attr {
+                "primitive_bitwidth" => Ok(Val::Const(ConstValue::Int(d.bits() as i128))),
+                "is_floating" | "is_int" => Err(self.err(range, format!("dtype.{attr}() is not supported yet"))),
+                _ => Err(self.err(range, format!("dtype has no attribute '{attr}'"))),
+            },
+            other => Err(self.err(range, format!("a {} has no attribute '{attr}'", other.kind_name()))),
+        }
+    }
+
+    /// An operand for a device op: IR values stay, Python numbers become weak scalars.
+    pub fn operand(&self, v: &Val, range: TextRange) -> R<Operand> {
+        match v {
+            Val::Tensor(t) => Ok(Operand::Value(*t)),
+            Val::Const(c @ (ConstValue::Int(_) | ConstValue::Float(_) | ConstValue::Bool(_))) => Ok(Operand::Weak(c.clone())),
+            other => Err(self.err(range, format!("expected a tensor or a number, got a {}", other.kind_name()))),
+        }
+    }
+
+    /// An IR value for `v` (Python numbers get their default type).
+    pub fn tensor(&mut self, v: &Val, range: TextRange) -> R<ValueId> {
+        match v {
+            Val::Tensor(t) => Ok(*t),
+            Val::Const(c) => self.literal_value(c, range),
+            other => Err(self.err(range, format!("expected a tensor, got a {}", other.kind_name()))),
+        }
+    }
+
+    pub fn binop(&mut self, op: ast::Operator, l: Val, r: Val, range: TextRange) -> R<Val> {
+        use ast::Operator as O;
+        if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
+            return self.const_binop(op, a, b, range).map(Val::Const);
+        }
+        let (a, b) = (self.operand(&l, range)?, self.operand(&r, range)?);
+        let v = match op {
+            O::Add => self.arith(BinOp::Add, a, b, false, range)?,
+            O::Sub => self.arith(BinOp::Sub, a, b, false, range)?,
+            O::Mult => self.arith(BinOp::Mul, a, b, false, range)?,
+            O::Div => self.arith(BinOp::Div, a, b, true, range)?,
+            O::FloorDiv => self.arith(BinOp::Div, a, b, false, range)?,
+            O::Mod => self.arith(BinOp::Rem, a, b, false, range)?,
+            O::BitAnd => self.bitwise(BinOp::And, a, b, range)?,
+            O::BitOr => self.bitwise(BinOp::Or, a, b, range)?,
+            O::BitXor => self.bitwise(BinOp::Xor, a, b, range)?,
+            O::LShift => self.bitwise(BinOp::Shl, a, b, range)?,
+            O::RShift => self.bitwise(BinOp::Shr, a, b, range)?,
+            O::Pow | O::MatMult => {
+                return Err(self.err(range, format!("operator {} is not supported on tensors", op.as_str())))
+            }
+        };
+        Ok(Val::Tensor(v))
+    }
+
+    fn const_binop(&self, op: ast::Operator, a: &ConstValue, b: &ConstValue, range: TextRange) -> R<ConstValue> {
+        use ast::Operator as O;
+        use ConstValue as C;
+        let int_of = |c: &C| c.as_int();
+        let float_of = |c: &C| match c {
+            C::Float(f) => Some(*f),
+            other => other.as_int().map(|i| i as f64),
+        };
+        let overflow = || self.err(range, "integer overflow in constexpr arithmetic");
+        let zero = || self.err(range, "division by zero in constexpr arithmetic");
+        if let (Some(x), Some(y)) = (int_of(a), int_of(b)) {
+            let both_bool = matches!((a, b), (C::Bool(_), C::Bool(_)));
+            return Ok(match op {
+                O::Add => C::Int(x.checked_add(y).ok_or_else(overflow)?),
+                O::Sub => C::Int(x.checked_sub(y).ok_or_else(overflow)?),
+                O::Mult => C::Int(x.checked_mul(y).ok_or_else(overflow)?),
+                O::Div if y == 0 => return Err(zero()),
+                O::Div => C::Float(x as f64 / y as f64),
+                O::FloorDiv if y == 0 => return Err(zero()),
+                O::FloorDiv => C::Int(py_floordiv(x, y)),
+                O::Mod if y == 0 => return Err(zero()),
+                O::Mod => C::Int(x - y * py_floordiv(x, y)),
+                O::Pow if y >= 0 => C::Int(x.checked_pow(u32::try_from(y).map_err(|_| overflow())?).ok_or_else(overflow)?),
+                O::Pow => C::Float((x as f64).powf(y as f64)),
+                O::BitAnd if both_bool => C::Bool(x & y != 0),
+                O::BitOr if both_bool => C::Bool(x | y != 0),
+                O::BitXor if both_bool => C::Bool(x ^ y != 0),
+                O::BitAnd => C::Int(x & y),
+                O::BitOr => C::Int(x | y),
+                O::BitXor => C::Int(x ^ y),
+                O::LShift => C::Int(x.checked_shl(u32::try_from(y).map_err(|_| overflow())?).ok_or_else(overflow)?),
+                O::RShift => C::Int(x >> y.clamp(0, 127)),
+                O::MatMult => return Err(self.err(range, "@ is not supported on numbers")),
+            });
+        }
+        if let (Some(x), Some(y)) = (float_of(a), float_of(b)) {
+            return Ok(match op {
+                O::Add => C::Float(x + y),
+                O::Sub => C::Float(x - y),
+                O::Mult => C::Float(x * y),
+                O::Div if y == 0.0 => return Err(zero()),
+                O::Div => C::Float(x / y),
+                O::FloorDiv if y == 0.0 => return Err(zero()),
+                O::FloorDiv => C::Float((x / y).floor()),
+                O::Mod if y == 0.0 => return Err(zero()),
+                O::Mod => C::Float(x - y * (x / y).floor()),
+                O::Pow => C::Float(x.powf(y)),
+                _ => return Err(self.err(range, format!("operator {} needs integers", op.as_str()))),
+            });
+        }
+        Err(self.err(range, format!("unsupported operand types for {}: {} and {}", op.as_str(), a.type_name(), b.type_name())))
+    }
+
+    fn unaryop(&mut self, op: ast::UnaryOp, v: Val, range: TextRange) -> R<Val> {
+        use ast::UnaryOp as U;
+        if let Val::Const(c) = &v {
+            return Ok(Val::Const(match (op, c) {
+                (U::Not, c) => ConstValue::Bool(!c.truthy()),
+                (U::USub, ConstValue::Float(f)) => ConstValue::Float(-f),
+                (U::USub, c) if c.as_int().is_some() => ConstValue::Int(-c.as_int().unwrap_or(0)),
+                (U::UAdd, c @ (ConstValue::Float(_) | ConstValue::Int(_))) => c.clone(),
+                (U::Invert, ConstValue::Int(i)) => ConstValue::Int(!i),
+                _ => return Err(self.err(range, format!("bad operand type for unary {}: {}", op.as_str(), c.type_name()))),
+            }));
+        }
+        let t = self.tensor(&v, range)?;
+        Ok(Val::Tensor(match op {
+            U::USub => self.negate(t, range)?,
+            U::UAdd => t,
+            U::Invert => self.invert(t, range)?,
+            U::Not => {
+                let b = self.to_bool(t, range)?;
+                self.compare(CmpPred::Eq, Operand::Value(b), Operand::Weak(ConstValue::Bool(false)), range)?
+            }
+        }))
+    }
+
+    fn cmpop(&mut self, op: ast::CmpOp, l: Val, r: Val, range: TextRange) -> R<Val> {
+        use ast::CmpOp as C;
+        if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
+            return self.const_compare(op, a, b, range).map(|b| Val::Const(ConstValue::Bool(b)));
+        }
+        let pred = match op {
+            C::Eq => CmpPred::Eq,
+            C::NotEq => CmpPred::Ne,
+            C::Lt => CmpPred::Lt,
+            C::LtE => CmpPred::Le,
+            C::Gt => CmpPred::Gt,
+            C::GtE => CmpPred::Ge,
+            other => return Err(self.err(range, format!("comparison '{}' is not supported on tensors", other.as_str()))),
+        };
+        let (a, b) = (self.operand(&l, range)?, self.operand(&r, range)?);
+        Ok(Val::Tensor(self.compare(pred, a, b, range)?))
+    }
+
+    fn const_compare(&self, op: ast::CmpOp, a: &ConstValue, b: &ConstValue, range: TextRange) -> R<bool> {
+        use ast::CmpOp as C;
+        use std::cmp::Ordering;
+        let ord = match (a, b) {
+            (x, y) if x.as_int().is_some() && y.as_int().is_some() => x.as_int().partial_cmp(&y.as_int()),
+            (ConstValue::Float(x), y) if y.as_int().is_some() => x.partial_cmp(&(y.as_int().unwrap_or(0) as f64)),
+            (x, ConstValue::Float(y)) if x.as_int().is_some() => (x.as_int().unwrap_or(0) as f64).partial_cmp(y),
+            (ConstValue::Float(x), ConstValue::Float(y)) => x.partial_cmp(y),
+            _ => None,
+        };
+        Ok(match op {
+            C::Is => a == b,
+            C::IsNot => a != b,
+            C::Eq => ord.map_or(a == b, |o| o == Ordering::Equal),
+            C::NotEq => ord.map_or(a != b, |o| o != Ordering::Equal),
+            C::Lt | C::LtE | C::Gt | C::GtE => {
+                let Some(o) = ord else {
+                    return Err(self.err(range, format!("cannot order {} and {}", a.type_name(), b.type_name())));
+                };
+                match op {
+                    C::Lt => o == Ordering::Less,
+                    C::LtE => o != Ordering::Greater,
+                    C::Gt => o == Ordering::Greater,
+                    _ => o != Ordering::Less,
+                }
+            }
+            C::In | C::NotIn => {
+                let ConstValue::Tuple(items) = b else {
+                    return Err(self.err(range, "`in` needs a tuple on the right"));
+                };
+                items.contains(a) == (op == C::In)
+            }
+        })
+    }
+
+    fn boolop(&mut self, b: &ast::ExprBoolOp) -> R<Val> {
+        // Constexpr operands short-circuit like Python; runtime ones become i1 logic.
+        let is_and = b.op == ast::BoolOp::And;
+        let mut acc: Option<ValueId> = None;
+        for e in &b.values {
+            let v = self.expr(e)?;
+            match v {
+                Val::Const(c) => {
+                    if c.truthy() != is_and {
+                        return Ok(Val::Const(ConstValue::Bool(!is_and)));
+                    }
+                }
+                other => {
+                    let t = self.tensor(&other, e.range())?;
+                    let t = self.to_bool(t, e.range())?;
+                    acc = Some(match acc {
+                        None => t,
+                        Some(a) => {
+                            let op = if is_and { BinOp::And } else { BinOp::Or };
+                            self.bitwise(op, Operand::Value(a), Operand::Value(t), b.range)?
+                        }
+                    });
+                }
+            }
+        }
+        Ok(match acc {
+            Some(v) => Val::Tensor(v),
+            None => Val::Const(ConstValue::Bool(is_and)),
+        })
+    }
+
+    fn call(&mut self, c: &ast::ExprCall) -> R<Val> {
+        let callee = self.expr(&c.func)?;
+        let mut args = crate::builtins::Args::default();
+        for a in c.arguments.args.iter() {
+            if let Expr::Starred(s) = a {
+                return Err(self.err(s.range, "*args in calls is not supported"));
+            }
+            let v = self.expr(a)?;
+            args.pos.push((v, a.range()));
+        }
+        for k in c.arguments.keywords.iter() {
+            let Some(name) = &k.arg else {
+                return Err(self.err(k.range, "**kwargs in calls is not supported"));
+            };
+            let v = self.expr(&k.value)?;
+            args.kw.push((name.to_string(), v, k.range));
+        }
+        match callee {
+            Val::Builtin(name) => self.call_builtin(name, None, args, c.range),
+            Val::Method(recv, name) => self.call_builtin(name, Some(recv), args, c.range),
+            Val::JitFunction(k) => self.call_jit(k, args, c.range),
+            other => Err(self.err(c.func.range(), format!("a {} is not callable in a kernel", other.kind_name()))),
+        }
+    }
+
+    /// Inlines a call to another `@triton.jit` function.
+    fn call_jit(&mut self, k: Arc<KernelSource>, args: crate::builtins::Args, range: TextRange) -> R<Val> {
+        if self.frames.len() > 64 {
+            return Err(self.err(range, "jit functions nest more than 64 deep (recursion is not supported)"));
+        }
+        let sm = SourceMap::new(&k.filename, &k.source, k.first_line, k.col_offset);
+        let def = parse_function(&k, &sm)?;
+        let params = kernel_params(&k)?;
+        let mut bound: Vec<Option<Val>> = vec![None; params.len()];
+        if args.pos.len() > params.len() {
+            return Err(self.err(range, format!("{}() takes {} arguments but {} were given", k.name, params.len(), args.pos.len())));
+        }
+        for (i, (v, _)) in args.pos.into_iter().enumerate() {
+            bound[i] = Some(v);
+        }
+        for (name, v, r) in args.kw {
+            let Some(i) = params.iter().position(|p| p.name == name) else {
+                return Err(self.err(r, format!("{}() got an unexpected keyword argument '{name}'", k.name)));
+            };
+            if bound[i].is_some() {
+                return Err(self.err(r, format!("{}() got multiple values for argument '{name}'", k.name)));
+            }
+            bound[i] = Some(v);
+        }
+        let all_params: Vec<&ast::ParameterWithDefault> =
+            def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).collect();
+        let mut locals = HashMap::new();
+        let mut defaults = vec![];
+        for (i, p) in params.iter().enumerate() {
+            match bound[i].take() {
+                Some(v) => {
+                    if p.constexpr && !matches!(v, Val::Const(_)) {
+                        return Err(self.err(range, format!("argument '{}' of {}() must be a tl.constexpr value", p.name, k.name)));
+                    }
+                    locals.insert(p.name.clone(), v);
+                }
+                None => match &all_params[i].default {
+                    Some(d) => defaults.push((p.name.clone(), d.clone())),
+                    None => return Err(self.err(range, format!("{}() missing required argument '{}'", k.name, p.name))),
+                },
+            }
+        }
+        self.frames.push(Frame { src: k.clone(), sm, locals, returned: None });
+        let result = (|| {
+            for (name, d) in defaults {
+                let v = self.expr(&d)?;
+                self.frame().locals.insert(name, v);
+            }
+            self.body(&def.body)
+        })();
+        let frame = self.frames.pop().expect("pushed above");
+        result?;
+        Ok(frame.returned.unwrap_or(Val::Const(ConstValue::None)))
+    }
+}
+
+/// A tuple value: constant when every item is.
+pub fn tuple_val(items: Vec<Val>) -> Val {
+    if items.iter().all(|v| matches!(v, Val::Const(_))) {
+        Val::Const(ConstValue::Tuple(
+            items.into_iter().map(|v| if let Val::Const(c) = v { c } else { ConstValue::None }).collect(),
+        ))
+    } else {
+        Val::Tuple(items)
+    }
+}
+
+fn stmt_kind(s: &Stmt) -> &'static str {
+    match s {
+        Stmt::FunctionDef(_) => "nested function definition",
+        Stmt::ClassDef(_) => "class definition",
+        Stmt::Delete(_) => "del",
+        Stmt::With(_) => "with",
+        Stmt::Match(_) => "match",
+        Stmt::Raise(_) => "raise",
+        Stmt::Try(_) => "try",
+        Stmt::Import(_) | Stmt::ImportFrom(_) => "import",
+        Stmt::Global(_) => "global",
+        Stmt::Nonlocal(_) => "nonlocal",
+        Stmt::Break(_) => "break",
+        Stmt::Continue(_) => "continue",
+        _ => "statement",
+    }
+}
+
+fn expr_kind(e: &Expr) -> &'static str {
+    match e {
+        Expr::Lambda(_) => "lambda",
+        Expr::Dict(_) => "dict",
+        Expr::Set(_) => "set",
+        Expr::ListComp(_) | Expr::SetComp(_) | Expr::DictComp(_) | Expr::Generator(_) => "comprehension",
+        Expr::List(_) => "list",
+        Expr::Subscript(_) => "subscript (indexing) expression",
+        Expr::Slice(_) => "slice",
+        Expr::Starred(_) => "starred expression",
+        Expr::FString(_) => "f-string",
+        Expr::Named(_) => "assignment expression (:=)",
+        Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) => "await/yield",
+        _ => "expression",
+    }
+}

@@ -1,0 +1,146 @@
+//! What a name can denote while a kernel is lowered: an IR value, a compile-time
+//! constant (`tl.constexpr`), a module such as `tl`, or a callable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use tm_ir::{DType, ValueId};
+
+/// A compile-time value with Python semantics.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConstValue {
+    None,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    DType(DType),
+    Tuple(Vec<ConstValue>),
+}
+
+impl ConstValue {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            ConstValue::None => "None",
+            ConstValue::Bool(_) => "bool",
+            ConstValue::Int(_) => "int",
+            ConstValue::Float(_) => "float",
+            ConstValue::Str(_) => "str",
+            ConstValue::DType(_) => "dtype",
+            ConstValue::Tuple(_) => "tuple",
+        }
+    }
+
+    /// Python truthiness.
+    pub fn truthy(&self) -> bool {
+        match self {
+            ConstValue::None => false,
+            ConstValue::Bool(b) => *b,
+            ConstValue::Int(i) => *i != 0,
+            ConstValue::Float(f) => *f != 0.0,
+            ConstValue::Str(s) => !s.is_empty(),
+            ConstValue::DType(_) => true,
+            ConstValue::Tuple(t) => !t.is_empty(),
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i128> {
+        match self {
+            ConstValue::Int(i) => Some(*i),
+            ConstValue::Bool(b) => Some(*b as i128),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ConstValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConstValue::None => f.write_str("None"),
+            ConstValue::Bool(b) => f.write_str(if *b { "True" } else { "False" }),
+            ConstValue::Int(i) => write!(f, "{i}"),
+            ConstValue::Float(x) => write!(f, "{x:?}"),
+            ConstValue::Str(s) => write!(f, "{s:?}"),
+            ConstValue::DType(d) => write!(f, "tl.{}", d.language_name()),
+            ConstValue::Tuple(t) => {
+                f.write_str("(")?;
+                for (i, v) in t.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{v}")?;
+                }
+                if t.len() == 1 {
+                    f.write_str(",")?;
+                }
+                f.write_str(")")
+            }
+        }
+    }
+}
+
+/// Python modules the front end understands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Module {
+    /// `triton`
+    Triton,
+    /// `triton.language` (`tl`)
+    Language,
+    /// `triton.language.math` / `libdevice`-style namespaces
+    Math,
+}
+
+/// A global name seen by the kernel, resolved by the Python side.
+#[derive(Clone, Debug)]
+pub enum GlobalValue {
+    Module(Module),
+    Const(ConstValue),
+    /// Another `@triton.jit` function.
+    JitFunction(Arc<KernelSource>),
+    /// Anything else; the string names its Python type, for the error message.
+    Unsupported(String),
+}
+
+/// Source of one `@triton.jit` function and the globals its body refers to.
+#[derive(Clone, Debug)]
+pub struct KernelSource {
+    pub name: String,
+    /// Dedented source of the function (decorators included).
+    pub source: String,
+    pub filename: String,
+    /// File line of the first line of `source`.
+    pub first_line: u32,
+    /// Columns removed by dedenting.
+    pub col_offset: u32,
+    pub globals: HashMap<String, GlobalValue>,
+}
+
+/// A name's meaning during lowering.
+#[derive(Clone, Debug)]
+pub enum Val {
+    /// An IR value (scalar or block).
+    Tensor(ValueId),
+    Const(ConstValue),
+    Module(Module),
+    /// A function or attribute of a module, e.g. `tl.load` is `Builtin("load")`.
+    Builtin(&'static str),
+    /// A method bound to a tensor, e.g. `x.to`.
+    Method(ValueId, &'static str),
+    JitFunction(Arc<KernelSource>),
+    /// A tuple of values (e.g. returned by a helper or written as `(a, b)`).
+    Tuple(Vec<Val>),
+}
+
+impl Val {
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Val::Tensor(_) => "tensor",
+            Val::Const(c) => c.type_name(),
+            Val::Module(_) => "module",
+            Val::Builtin(_) => "builtin function",
+            Val::Method(..) => "method",
+            Val::JitFunction(_) => "jit function",
+            Val::Tuple(_) => "tuple",
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Functions, ops and regions: the SSA structure of the block IR.
+//!
+//! Values and ops live in arenas owned by the [`Func`]; regions hold op ids in
+//! order. Structured control flow (`scf.for`, `scf.if`) nests regions whose
+//! terminator is a `Yield`.
+
+use crate::{DType, Type};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct OpId(pub u32);
+
+/// A source position in the kernel's Python file (1-based line and column).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Loc {
+    pub line: u32,
+    pub col: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    /// Float division, or integer division truncating toward zero (C, not Python).
+    Div,
+    /// Float `fmod`, or integer remainder with the sign of the dividend (C, not Python).
+    Rem,
+    And,
+    Or,
+    Xor,
+    Shl,
+    /// Arithmetic for signed, logical for unsigned element types.
+    Shr,
+    Max,
+    Min,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpPred {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnOp {
+    Neg,
+    /// Bitwise not (`~`); logical not on `i1`.
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CastKind {
+    /// Value conversion (int<->float, widen, narrow, to/from bool).
+    Convert,
+    /// Reinterpret the bits (same width).
+    Bitcast,
+    /// Pointer to pointer of another element type.
+    PtrCast,
+    /// Pointer to `i64` address.
+    PtrToInt,
+    IntToPtr,
+}
+
+/// A compile-time constant's payload; its type is the result type.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Const {
+    Int(i64),
+    Float(f64),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpKind {
+    /// `arith.constant`, scalar or splatted block.
+    Constant(Const),
+    /// `tt.get_program_id` along axis 0..2.
+    ProgramId(u8),
+    /// `tt.get_num_programs`.
+    NumPrograms(u8),
+    /// `tt.make_range {start, end}`: `tensor<(end-start)xi32>`.
+    MakeRange { start: i32, end: i32 },
+    /// Scalar to block of the result shape.
+    Splat,
+    /// Block with size-1 dims to the result shape.
+    Broadcast,
+    /// Insert a size-1 dim at `axis`.
+    ExpandDims(u32),
+    Binary(BinOp),
+    Cmp(CmpPred),
+    Unary(UnOp),
+    Cast(CastKind),
+    /// `arith.select`/`tl.where`: cond, true value, false value.
+    Select,
+    /// `tt.addptr`: pointer, integer offset in elements.
+    AddPtr,
+    /// `tt.load`: ptr [, mask [, other]].
+    Load { has_mask: bool, has_other: bool },
+    /// `tt.store`: ptr, value [, mask].
+    Store { has_mask: bool },
+    /// Structured `for` over `[lb, ub)` by `step`: operands lb, ub, step, inits...;
+    /// region args: induction variable then carried values; results: carried values.
+    For,
+    /// `scf.if`: operand cond; regions then, else; results yielded by both.
+    If,
+    /// Region terminator carrying the yielded values.
+    Yield,
+    /// `tt.return` (kernels return nothing).
+    Return,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Op {
+    pub kind: OpKind,
+    pub operands: Vec<ValueId>,
+    pub results: Vec<ValueId>,
+    pub regions: Vec<Region>,
+    pub loc: Loc,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Region {
+    pub args: Vec<ValueId>,
+    pub ops: Vec<OpId>,
+}
+
+/// Where a value comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueDef {
+    /// The n-th kernel argument.
+    Arg(u32),
+    /// A region argument (loop induction variable or carried value).
+    RegionArg,
+    /// The n-th result of an op.
+    Result(OpId, u32),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValueData {
+    pub ty: Type,
+    pub def: ValueDef,
+}
+
+/// A kernel argument as the IR sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Arg {
+    pub name: String,
+    pub value: ValueId,
+    /// Known divisibility of the value (elements for ints, bytes for pointers);
+    /// 1 when nothing is known. Comes from launch specialisation.
+    pub divisibility: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Func {
+    pub name: String,
+    pub args: Vec<Arg>,
+    pub values: Vec<ValueData>,
+    pub ops: Vec<Op>,
+    pub body: Region,
+}
+
+impl Func {
+    pub fn new(name: impl Into<String>) -> Func {
+        Func { name: name.into(), ..Default::default() }
+    }
+
+    pub fn ty(&self, v: ValueId) -> &Type {
+        &self.values[v.0 as usize].ty
+    }
+    pub fn value(&self, v: ValueId) -> &ValueData {
+        &self.values[v.0 as usize]
+    }
+    pub fn op(&self, id: OpId) -> &Op {
+        &self.ops[id.0 as usize]
+    }
+    pub fn op_mut(&mut self, id: OpId) -> &mut Op {
+        &mut self.ops[id.0 as usize]
+    }
+
+    pub fn new_value(&mut self, ty: Type, def: ValueDef) -> ValueId {
+        let id = ValueId(self.values.len() as u32);
+        self.values.push(ValueData { ty, def });
+        id
+    }
+
+    pub fn add_arg(&mut self, name: impl Into<String>, ty: Type, divisibility: u64) -> ValueId {
+        let v = self.new_value(ty, ValueDef::Arg(self.args.len() as u32));
+        self.args.push(Arg { name: name.into(), value: v, divisibility });
+        v
+    }
+
+    /// Creates an op (not yet placed in a region) with fresh result values.
+    pub fn create_op(
+        &mut self,
+        kind: OpKind,
+        operands: Vec<ValueId>,
+        result_types: Vec<Type>,
+        regions: Vec<Region>,
+        loc: Loc,
+    ) -> OpId {
+        let id = OpId(self.ops.len() as u32);
+        let results =
+            result_types.into_iter().enumerate().map(|(i, t)| self.new_value(t, ValueDef::Result(id, i as u32))).collect();
+        self.ops.push(Op { kind, operands, results, regions, loc });
+        id
+    }
+
+    /// The op that defines `v`, if any.
+    pub fn def_op(&self, v: ValueId) -> Option<OpId> {
+        match self.value(v).def {
+            ValueDef::Result(op, _) => Some(op),
+            _ => None,
+        }
+    }
+
+    /// The constant payload of `v` if it is defined by a `Constant` op.
+    pub fn as_const(&self, v: ValueId) -> Option<Const> {
+        let op = self.op(self.def_op(v)?);
+        match op.kind {
+            OpKind::Constant(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Visits every op id reachable from the body, parents before children.
+    pub fn walk(&self, mut f: impl FnMut(OpId)) {
+        fn go(func: &Func, region: &Region, f: &mut dyn FnMut(OpId)) {
+            for &id in &region.ops {
+                f(id);
+                for r in &func.op(id).regions {
+                    go(func, r, f);
+                }
+            }
+        }
+        go(self, &self.body, &mut f);
+    }
+
+    /// Scalar element type of `v` (panics on pointers; callers check first).
+    pub fn dtype(&self, v: ValueId) -> Option<DType> {
+        self.ty(v).dtype()
+    }
+}
