@@ -34,6 +34,8 @@ pub struct ParamInfo {
 
 /// One function being lowered: the kernel itself, or an inlined jit callee.
 struct Frame {
+    /// Index of this function's text in `Func::sources`.
+    file: u16,
     src: Arc<KernelSource>,
     sm: SourceMap,
     locals: HashMap<String, Val>,
@@ -114,10 +116,11 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
     let mut lw = Lowerer {
         f: Func::new(src.name.clone()),
         blocks: vec![vec![]],
-        frames: vec![Frame { src: src_arc, sm, locals: HashMap::new(), returned: None }],
+        frames: vec![Frame { file: 0, src: src_arc, sm, locals: HashMap::new(), returned: None }],
         loc: Loc::default(),
         _src: src,
     };
+    lw.f.sources.push(source_file(src));
     for (p, spec) in params.iter().zip(specs) {
         let val = match spec {
             ParamSpec::Pointer { dtype, divisibility } => {
@@ -140,6 +143,16 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
     let ops = lw.blocks.pop().unwrap_or_default();
     lw.f.body = Region { args: vec![], ops };
     Ok(lw.f)
+}
+
+fn source_file(src: &KernelSource) -> tm_ir::SourceFile {
+    let pad = " ".repeat(src.col_offset as usize);
+    tm_ir::SourceFile {
+        filename: src.filename.clone(),
+        function: src.name.clone(),
+        first_line: src.first_line,
+        lines: src.source.lines().map(|l| format!("{pad}{l}")).collect(),
+    }
 }
 
 /// Python's floor division and modulo on integers.
@@ -168,7 +181,7 @@ impl<'a> Lowerer<'a> {
 
     fn set_loc(&mut self, range: TextRange) {
         let (line, col, _) = self.frame_ref().sm.locate(range.start().to_usize());
-        self.loc = Loc { line, col };
+        self.loc = Loc { file: self.frame_ref().file, line, col };
     }
 
     /// Emits an op into the current block.
@@ -704,7 +717,14 @@ impl<'a> Lowerer<'a> {
                 },
             }
         }
-        self.frames.push(Frame { src: k.clone(), sm, locals, returned: None });
+        let file = match self.f.sources.iter().position(|s| s.function == k.name && s.filename == k.filename) {
+            Some(i) => i as u16,
+            None => {
+                self.f.sources.push(source_file(&k));
+                (self.f.sources.len() - 1) as u16
+            }
+        };
+        self.frames.push(Frame { file, src: k.clone(), sm, locals, returned: None });
         let result = (|| {
             for (name, d) in defaults {
                 let v = self.expr(&d)?;

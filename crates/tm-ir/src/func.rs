@@ -15,8 +15,28 @@ pub struct OpId(pub u32);
 /// A source position in the kernel's Python file (1-based line and column).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Loc {
+    /// Index into [`Func::sources`].
+    pub file: u16,
     pub line: u32,
     pub col: u32,
+}
+
+/// A source file (one jit function's text) that locations point into.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceFile {
+    pub filename: String,
+    pub function: String,
+    /// File line number of `lines[0]`.
+    pub first_line: u32,
+    pub lines: Vec<String>,
+}
+
+impl SourceFile {
+    /// The text of file line `line`, if it is inside this function.
+    pub fn line_text(&self, line: u32) -> Option<&str> {
+        let i = line.checked_sub(self.first_line)? as usize;
+        self.lines.get(i).map(|s| s.as_str())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -163,6 +183,8 @@ pub struct Func {
     pub values: Vec<ValueData>,
     pub ops: Vec<Op>,
     pub body: Region,
+    /// Sources that op locations refer to (the kernel and inlined callees).
+    pub sources: Vec<SourceFile>,
 }
 
 impl Func {

@@ -1,1 +1,236 @@
-//! placeholder
+//! `triton_metal._core`: the Python face of the Rust compiler. It converts
+//! Python values to the driver's plain data and back, and turns every error
+//! (including a Rust panic) into a Python exception. No compiler logic lives here.
+
+use pyo3::create_exception;
+use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use tm_abi::ScalarValue;
+use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, ParamSpec};
+use tm_driver::{CompileError, CompileRequest, CompiledKernel, LaunchError};
+use tm_ir::DType;
+
+create_exception!(_core, CompilationError, PyException, "A kernel could not be compiled.");
+create_exception!(_core, OutOfResources, PyException, "A kernel needs more than the device allows.");
+
+/// Runs `f`, turning a panic into a Python RuntimeError instead of unwinding into Python.
+fn guarded<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(PyRuntimeError::new_err(format!("internal error in triton_metal while {what}: {msg} (please report this)")))
+    })
+}
+
+fn const_value(obj: &Bound<'_, PyAny>) -> PyResult<ConstValue> {
+    if obj.is_none() {
+        return Ok(ConstValue::None);
+    }
+    if let Ok(b) = obj.cast::<pyo3::types::PyBool>() {
+        return Ok(ConstValue::Bool(b.is_true()));
+    }
+    if obj.is_instance_of::<pyo3::types::PyInt>() {
+        return obj
+            .extract::<i128>()
+            .map(ConstValue::Int)
+            .map_err(|_| PyValueError::new_err("integer constexpr does not fit in 128 bits"));
+    }
+    if let Ok(f) = obj.cast::<pyo3::types::PyFloat>() {
+        return Ok(ConstValue::Float(f.value()));
+    }
+    if let Ok(s) = obj.extract::<String>() {
+        return Ok(ConstValue::Str(s));
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().map(|i| const_value(&i)).collect::<PyResult<_>>().map(ConstValue::Tuple);
+    }
+    if let Ok(t) = obj.cast::<PyList>() {
+        return t.iter().map(|i| const_value(&i)).collect::<PyResult<_>>().map(ConstValue::Tuple);
+    }
+    if let Ok(name) = obj.getattr("_tm_dtype_name") {
+        let name: String = name.extract()?;
+        return DType::parse(&name).map(ConstValue::DType).ok_or_else(|| PyValueError::new_err(format!("unknown dtype {name}")));
+    }
+    let tn = obj.get_type().name()?.to_string();
+    Err(PyTypeError::new_err(format!("a value of type {tn} cannot be a tl.constexpr")))
+}
+
+fn dtype_of(s: &str) -> PyResult<DType> {
+    DType::parse(s).ok_or_else(|| PyValueError::new_err(format!("unknown dtype '{s}'")))
+}
+
+/// `(name, source, filename, first_line, col_offset, globals)`.
+fn kernel_source(t: &Bound<'_, PyTuple>) -> PyResult<KernelSource> {
+    let (name, source, filename, first_line, col_offset, globals): (String, String, String, u32, u32, Bound<'_, PyDict>) =
+        t.extract()?;
+    let mut g = HashMap::new();
+    for (k, v) in globals.iter() {
+        let k: String = k.extract()?;
+        let v = v.cast::<PyTuple>()?;
+        let kind: String = v.get_item(0)?.extract()?;
+        let payload = v.get_item(1)?;
+        let gv = match kind.as_str() {
+            "module" => GlobalValue::Module(match payload.extract::<String>()?.as_str() {
+                "triton" => Module::Triton,
+                "triton.language.math" => Module::Math,
+                _ => Module::Language,
+            }),
+            "const" => match const_value(&payload) {
+                Ok(c) => GlobalValue::Const(c),
+                Err(_) => GlobalValue::Unsupported(payload.get_type().name()?.to_string()),
+            },
+            "jit" => GlobalValue::JitFunction(Arc::new(kernel_source(payload.cast::<PyTuple>()?)?)),
+            _ => GlobalValue::Unsupported(payload.extract::<String>().unwrap_or_default()),
+        };
+        g.insert(k, gv);
+    }
+    Ok(KernelSource { name, source, filename, first_line, col_offset, globals: g })
+}
+
+fn param_spec(t: &Bound<'_, PyAny>) -> PyResult<ParamSpec> {
+    let t = t.cast::<PyTuple>()?;
+    let kind: String = t.get_item(0)?.extract()?;
+    Ok(match kind.as_str() {
+        "ptr" => ParamSpec::Pointer { dtype: dtype_of(&t.get_item(1)?.extract::<String>()?)?, divisibility: t.get_item(2)?.extract()? },
+        "int" => ParamSpec::Int { dtype: dtype_of(&t.get_item(1)?.extract::<String>()?)?, divisibility: t.get_item(2)?.extract()? },
+        "float" => ParamSpec::Float { dtype: dtype_of(&t.get_item(1)?.extract::<String>()?)? },
+        "constexpr" => ParamSpec::Constexpr(const_value(&t.get_item(1)?)?),
+        other => return Err(PyValueError::new_err(format!("unknown parameter kind '{other}'"))),
+    })
+}
+
+fn compilation_error(py: Python<'_>, e: CompileError) -> PyErr {
+    match e {
+        CompileError::Source(d) => {
+            let err = CompilationError::new_err(d.to_string());
+            let v = err.value(py);
+            let _ = v.setattr("filename", d.filename.clone());
+            let _ = v.setattr("lineno", d.line);
+            let _ = v.setattr("col", d.col);
+            let _ = v.setattr("source_line", d.source_line.clone());
+            let _ = v.setattr("error_message", d.message.clone());
+            err
+        }
+        CompileError::Resources(m) => OutOfResources::new_err(m),
+    }
+}
+
+/// Parameters of a jit function: list of `(name, is_constexpr)`.
+#[pyfunction]
+fn kernel_params(py: Python<'_>, src: &Bound<'_, PyTuple>) -> PyResult<Vec<(String, bool)>> {
+    guarded("reading a kernel signature", || {
+        let ks = kernel_source(src)?;
+        tm_driver::tm_front::kernel_params(&ks)
+            .map(|ps| ps.into_iter().map(|p| (p.name, p.constexpr)).collect())
+            .map_err(|d| compilation_error(py, CompileError::Source(d)))
+    })
+}
+
+/// A kernel compiled for one specialisation.
+#[pyclass(module = "triton_metal._core", frozen)]
+struct Kernel {
+    inner: CompiledKernel,
+}
+
+#[pymethods]
+impl Kernel {
+    #[getter]
+    fn name(&self) -> &str {
+        &self.inner.name
+    }
+    /// Texts of each stage, like Triton's `CompiledKernel.asm`.
+    #[getter]
+    fn asm<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("ttir", &self.inner.ttir)?;
+        d.set_item("ttir_opt", &self.inner.ttir_opt)?;
+        d.set_item("layout", &self.inner.layouts)?;
+        d.set_item("msl", &self.inner.msl)?;
+        Ok(d)
+    }
+    #[getter]
+    fn timings(&self) -> Vec<(String, f64)> {
+        self.inner.timings.iter().map(|(s, d)| (s.clone(), d.as_secs_f64())).collect()
+    }
+    #[getter]
+    fn num_buffers(&self) -> usize {
+        self.inner.abi.buffers.len()
+    }
+    #[getter]
+    fn scalar_dtypes(&self) -> Vec<&'static str> {
+        self.inner.abi.scalars.iter().map(|s| s.dtype.triton_name()).collect()
+    }
+    #[getter]
+    fn threads_per_threadgroup(&self) -> u32 {
+        self.inner.abi.threads_per_threadgroup
+    }
+    #[getter]
+    fn threadgroup_memory_bytes(&self) -> u32 {
+        self.inner.abi.threadgroup_bytes
+    }
+
+    /// Builds the runtime library now instead of at the first launch.
+    fn prepare(&self, py: Python<'_>) -> PyResult<()> {
+        guarded("preparing a kernel", || py.detach(|| self.inner.prepare()).map_err(launch_error))
+    }
+
+    /// Runs the kernel over `grid` (x, y, z) programs.
+    fn launch(&self, py: Python<'_>, grid: (u32, u32, u32), buffers: Vec<usize>, scalars: &Bound<'_, PyList>) -> PyResult<()> {
+        guarded("launching a kernel", || {
+            let mut vals = Vec::with_capacity(scalars.len());
+            for s in scalars.iter() {
+                vals.push(if s.is_instance_of::<pyo3::types::PyFloat>() {
+                    ScalarValue::Float(s.extract()?)
+                } else {
+                    ScalarValue::Int(s.extract()?)
+                });
+            }
+            let ptrs: Vec<*mut u8> = buffers.iter().map(|&a| a as *mut u8).collect();
+            let grid = [grid.0, grid.1, grid.2];
+            // Raw pointers are not Send; pass addresses across the GIL release.
+            let addrs: Vec<usize> = ptrs.iter().map(|&p| p as usize).collect();
+            py.detach(move || {
+                let ptrs: Vec<*mut u8> = addrs.iter().map(|&a| a as *mut u8).collect();
+                self.inner.launch(grid, &ptrs, &vals)
+            })
+            .map_err(launch_error)
+        })
+    }
+}
+
+fn launch_error(e: LaunchError) -> PyErr {
+    match e {
+        LaunchError::BadArguments(m) => PyTypeError::new_err(m),
+        LaunchError::Runtime(m) => PyRuntimeError::new_err(m),
+    }
+}
+
+/// Compiles `src` specialised by `specs` with `num_warps` warps per program.
+#[pyfunction]
+fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, num_warps: u32) -> PyResult<Kernel> {
+    guarded("compiling a kernel", || {
+        let source = kernel_source(src)?;
+        let specs = specs.iter().map(|s| param_spec(&s)).collect::<PyResult<Vec<_>>>()?;
+        let req = CompileRequest { source, specs, num_warps };
+        let inner = py.detach(|| tm_driver::compile(&req)).map_err(|e| compilation_error(py, e))?;
+        Ok(Kernel { inner })
+    })
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("CompilationError", m.py().get_type::<CompilationError>())?;
+    m.add("OutOfResources", m.py().get_type::<OutOfResources>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(kernel_params, m)?)?;
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_class::<Kernel>()?;
+    Ok(())
+}

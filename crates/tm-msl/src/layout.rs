@@ -1,0 +1,232 @@
+//! Blocked layouts: which thread of the threadgroup holds which element of a
+//! block, after Triton's `#blocked` encoding. A [`BlockedFamily`] fixes elements
+//! per thread, threads per simdgroup, simdgroups per threadgroup and dimension
+//! order for a rank; applied to a concrete shape it gives a [`Layout`]. All
+//! blocks of one rank share a family, so broadcasting (`[64,1] -> [64,64]`)
+//! moves no data: a thread holds the same rows in both.
+
+use tm_abi::SIMD_WIDTH;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockedFamily {
+    pub size_per_thread: Vec<u32>,
+    pub threads_per_warp: Vec<u32>,
+    pub warps_per_cta: Vec<u32>,
+    /// Dimensions from fastest-varying to slowest.
+    pub order: Vec<usize>,
+}
+
+fn pow2_floor(x: u32) -> u32 {
+    if x == 0 {
+        1
+    } else {
+        1 << (31 - x.leading_zeros())
+    }
+}
+
+impl BlockedFamily {
+    /// Triton-like default for `shape` and `num_warps`: up to 4 contiguous
+    /// elements per thread along the last dimension (one 16-byte vector of
+    /// fp32), lanes then warps spread fastest dimension first.
+    pub fn default_for(shape: &[u32], num_warps: u32) -> BlockedFamily {
+        let rank = shape.len();
+        let order: Vec<usize> = (0..rank).rev().collect();
+        let numel: u64 = shape.iter().map(|&s| s as u64).product();
+        let threads = (num_warps * SIMD_WIDTH) as u64;
+        let fast = order[0];
+        let mut spt = vec![1u32; rank];
+        spt[fast] = (numel / threads).clamp(1, 4).min(shape[fast] as u64) as u32;
+        let mut remaining: Vec<u32> = shape.iter().zip(&spt).map(|(&s, &p)| (s / p).max(1)).collect();
+        let mut tpw = vec![1u32; rank];
+        let mut lanes = SIMD_WIDTH;
+        for &d in &order {
+            let t = pow2_floor(lanes.min(remaining[d]));
+            tpw[d] = t;
+            lanes /= t;
+            remaining[d] = (remaining[d] / t).max(1);
+        }
+        tpw[order[rank - 1]] *= lanes;
+        let mut wpc = vec![1u32; rank];
+        let mut warps = num_warps;
+        for &d in &order {
+            let w = pow2_floor(warps.min(remaining[d]));
+            wpc[d] = w;
+            warps /= w;
+            remaining[d] = (remaining[d] / w).max(1);
+        }
+        wpc[order[rank - 1]] *= warps;
+        BlockedFamily { size_per_thread: spt, threads_per_warp: tpw, warps_per_cta: wpc, order }
+    }
+
+    pub fn rank(&self) -> usize {
+        self.order.len()
+    }
+}
+
+/// A family applied to a shape.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Layout {
+    pub family: BlockedFamily,
+    pub shape: Vec<u32>,
+}
+
+/// Per-dimension facts of a [`Layout`].
+#[derive(Clone, Copy, Debug)]
+pub struct DimPlan {
+    /// Contiguous elements per thread (the family's, clipped to the dim size).
+    pub spt: u32,
+    /// Threads spanning the dim (lanes x warps).
+    pub threads: u32,
+    /// Registers per thread along the dim.
+    pub regs: u32,
+    /// Stride of this dim in the register index.
+    pub reg_stride: u32,
+    /// True when the dim is smaller than the threads' tile, so threads repeat elements.
+    pub wraps: bool,
+}
+
+impl Layout {
+    pub fn new(family: BlockedFamily, shape: Vec<u32>) -> Layout {
+        Layout { family, shape }
+    }
+
+    pub fn dims(&self) -> Vec<DimPlan> {
+        let f = &self.family;
+        let mut plans = vec![
+            DimPlan { spt: 1, threads: 1, regs: 1, reg_stride: 1, wraps: false };
+            self.shape.len()
+        ];
+        let mut stride = 1;
+        for &d in &f.order {
+            let s = self.shape[d];
+            let spt = f.size_per_thread[d].min(s);
+            let threads = f.threads_per_warp[d] * f.warps_per_cta[d];
+            let tile = spt * threads;
+            let (regs, wraps) = if s >= tile { (s / threads, false) } else { (spt, true) };
+            plans[d] = DimPlan { spt, threads, regs, reg_stride: stride, wraps };
+            stride *= regs;
+        }
+        plans
+    }
+
+    /// Registers (elements) each thread holds.
+    pub fn regs(&self) -> u32 {
+        self.dims().iter().map(|p| p.regs).product()
+    }
+
+    /// MSL expression (of `uint`) for the thread's position along `d` among
+    /// `threads_per_warp[d] * warps_per_cta[d]` threads, from the lane and warp ids.
+    pub fn thread_coord_expr(&self, d: usize, lane: &str, warp: &str) -> String {
+        let f = &self.family;
+        let (mut lane_div, mut warp_div) = (1, 1);
+        for &o in &f.order {
+            if o == d {
+                break;
+            }
+            lane_div *= f.threads_per_warp[o];
+            warp_div *= f.warps_per_cta[o];
+        }
+        let (tpw, wpc) = (f.threads_per_warp[d], f.warps_per_cta[d]);
+        let lane_part = format!("(({lane} / {lane_div}u) % {tpw}u)");
+        let warp_part = format!("(({warp} / {warp_div}u) % {wpc}u)");
+        format!("({warp_part} * {tpw}u + {lane_part})")
+    }
+
+    /// MSL expression for the coordinate along `d` of register `r`, given the
+    /// thread's position `thr` along `d` (see [`Layout::thread_coord_expr`]).
+    pub fn coord_expr(&self, d: usize, r: &str, thr: &str) -> String {
+        let p = self.dims()[d];
+        let k = format!("(({r} / {}u) % {}u)", p.reg_stride, p.regs);
+        if p.wraps {
+            format!("(({thr} * {}u + {k}) % {}u)", p.spt, self.shape[d])
+        } else {
+            let tile = p.spt * p.threads;
+            format!("(({k} / {spt}u) * {tile}u + {thr} * {spt}u + ({k} % {spt}u))", spt = p.spt)
+        }
+    }
+
+    /// MSL boolean: does this thread hold the first copy of its elements?
+    /// (Only first copies store, so replicated elements are written once.)
+    pub fn owner_expr(&self, thr: &[String]) -> Option<String> {
+        let conds: Vec<String> = self
+            .dims()
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.wraps)
+            .map(|(d, p)| format!("({} * {}u < {}u)", thr[d], p.spt, self.shape[d]))
+            .collect();
+        (!conds.is_empty()).then(|| conds.join(" && "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Evaluates the layout's mapping in Rust, mirroring the emitted expressions.
+    fn coords(l: &Layout, tid: u32) -> Vec<Vec<u32>> {
+        let f = &l.family;
+        let (lane, warp) = (tid % 32, tid / 32);
+        let dims = l.dims();
+        let thr: Vec<u32> = (0..l.shape.len())
+            .map(|d| {
+                let (mut ld, mut wd) = (1, 1);
+                for &o in &f.order {
+                    if o == d {
+                        break;
+                    }
+                    ld *= f.threads_per_warp[o];
+                    wd *= f.warps_per_cta[o];
+                }
+                ((warp / wd) % f.warps_per_cta[d]) * f.threads_per_warp[d] + (lane / ld) % f.threads_per_warp[d]
+            })
+            .collect();
+        (0..l.regs())
+            .map(|r| {
+                (0..l.shape.len())
+                    .map(|d| {
+                        let p = dims[d];
+                        let k = (r / p.reg_stride) % p.regs;
+                        if p.wraps {
+                            (thr[d] * p.spt + k) % l.shape[d]
+                        } else {
+                            (k / p.spt) * p.spt * p.threads + thr[d] * p.spt + k % p.spt
+                        }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn check_covers(shape: &[u32], warps: u32) {
+        let l = Layout::new(BlockedFamily::default_for(shape, warps), shape.to_vec());
+        let numel: u32 = shape.iter().product();
+        let mut seen = vec![0u32; numel as usize];
+        for t in 0..warps * 32 {
+            for c in coords(&l, t) {
+                let lin = c.iter().zip(shape).fold(0, |acc, (&x, &s)| acc * s + x);
+                seen[lin as usize] += 1;
+            }
+        }
+        let first = seen[0];
+        assert!(first >= 1 && seen.iter().all(|&s| s == first), "{shape:?} w={warps}: uneven coverage {seen:?}");
+    }
+
+    #[test]
+    fn every_element_is_held_equally_often() {
+        for shape in [vec![1], vec![16], vec![64], vec![128], vec![1024], vec![4096], vec![64, 64], vec![16, 128], vec![1, 32], vec![128, 1], vec![8, 4, 2]] {
+            for warps in [1, 2, 4, 8] {
+                check_covers(&shape, warps);
+            }
+        }
+    }
+
+    #[test]
+    fn default_1d_layout_is_four_contiguous_per_thread() {
+        let f = BlockedFamily::default_for(&[1024], 4);
+        assert_eq!(f.size_per_thread, vec![4]);
+        assert_eq!(f.threads_per_warp, vec![32]);
+        assert_eq!(f.warps_per_cta, vec![4]);
+        assert_eq!(Layout::new(f, vec![1024]).regs(), 8);
+    }
+}

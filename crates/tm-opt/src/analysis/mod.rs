@@ -1,0 +1,3 @@
+//! Analyses over the block IR.
+
+pub mod axis_info;

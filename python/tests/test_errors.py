@@ -1,0 +1,152 @@
+"""Bad input: clear Python exceptions with locations, and nothing crashes."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+from triton_metal.compiler.errors import CompilationError
+
+
+@triton.jit
+def uses_list(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    bad = [1, 2]
+    tl.store(x_ptr + offs, offs)
+
+
+def test_unsupported_syntax_names_file_line_and_source():
+    x = np.zeros(16, np.int32)
+    with pytest.raises(CompilationError) as info:
+        uses_list[(1,)](x, BLOCK=16)
+    e = info.value
+    assert e.filename.endswith("test_errors.py")
+    assert e.source_line.strip() == "bad = [1, 2]"
+    assert e.lineno == uses_list._first_line + 3
+    msg = str(e)
+    assert "bad = [1, 2]" in msg and "^" in msg and "list" in msg
+
+
+@triton.jit
+def non_pow2(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, offs)
+
+
+def test_non_power_of_two_block_is_refused():
+    x = np.zeros(100, np.int32)
+    with pytest.raises(CompilationError, match="power of 2"):
+        non_pow2[(1,)](x, BLOCK=100)
+
+
+@triton.jit
+def float_into_int(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, offs.to(tl.float32))
+
+
+def test_storing_float_through_int_pointer_needs_cast():
+    with pytest.raises(CompilationError, match="explicit cast"):
+        float_into_int[(1,)](np.zeros(16, np.int32), BLOCK=16)
+
+
+@triton.jit
+def loads_f64(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs) * 2)
+
+
+def test_float64_is_refused_loudly():
+    with pytest.raises(CompilationError, match="float64"):
+        loads_f64[(1,)](np.zeros(16, np.float64), BLOCK=16)
+
+
+@triton.jit
+def simple(x_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n, other=0) + 1, mask=offs < n)
+
+
+def test_missing_argument_names_the_parameter():
+    with pytest.raises(TypeError, match="'n'"):
+        simple[(1,)](np.zeros(16, np.int32), BLOCK=16)
+
+
+def test_too_many_arguments():
+    with pytest.raises(TypeError, match="too many"):
+        simple[(1,)](np.zeros(16, np.int32), 16, 3, 4, BLOCK=16)
+
+
+def test_unknown_keyword():
+    with pytest.raises(TypeError, match="BLOK"):
+        simple[(1,)](np.zeros(16, np.int32), 16, BLOK=16)
+
+
+def test_wrong_argument_kind_names_the_parameter():
+    with pytest.raises(TypeError, match="'x_ptr'.*list"):
+        simple[(1,)]([1, 2, 3], 16, BLOCK=16)
+
+
+def test_runtime_value_where_constexpr_expected():
+    x = np.zeros(16, np.int32)
+    with pytest.raises(TypeError, match="'BLOCK'.*hashable"):
+        simple[(1,)](x, 16, BLOCK=[16])
+
+
+def test_unsupported_array_dtype():
+    with pytest.raises(TypeError, match="complex"):
+        simple[(1,)](np.zeros(16, np.complex64), 16, BLOCK=16)
+
+
+@pytest.mark.parametrize("grid", [(-1,), (1, 2, 3, 4), (2**31,), ("a",)])
+def test_bad_grids(grid):
+    with pytest.raises((ValueError, TypeError)):
+        simple[grid](np.zeros(16, np.int32), 16, BLOCK=16)
+
+
+@pytest.mark.parametrize("num_warps", [0, 3, 64])
+def test_bad_num_warps(num_warps):
+    with pytest.raises(ValueError, match="num_warps"):
+        simple[(1,)](np.zeros(16, np.int32), 16, BLOCK=16, num_warps=num_warps)
+
+
+def test_scalar_out_of_range_for_its_type():
+    with pytest.raises(ValueError, match="64 bits"):
+        simple[(1,)](np.zeros(16, np.int32), 2**70, BLOCK=16)
+
+
+def test_calling_a_kernel_directly_is_an_error():
+    with pytest.raises(RuntimeError, match=r"simple\[grid\]"):
+        simple(np.zeros(16, np.int32), 16, 16)
+
+
+def test_empty_grid_launches_nothing():
+    x = np.zeros(16, np.int32)
+    simple[(0,)](x, 16, BLOCK=16)
+    assert not x.any()
+
+
+def test_debug_env_logs_compile_steps(tmp_path):
+    script = tmp_path / "k.py"
+    script.write_text(
+        "import numpy as np\n"
+        "import triton_metal as triton\n"
+        "import triton_metal.language as tl\n"
+        "@triton.jit\n"
+        "def k(x, BLOCK: tl.constexpr):\n"
+        "    o = tl.arange(0, BLOCK)\n"
+        "    tl.store(x + o, o)\n"
+        "x = np.zeros(8, np.int32)\n"
+        "k[(1,)](x, BLOCK=8)\n"
+        "assert list(x) == list(range(8))\n"
+    )
+    env = dict(os.environ, TRITON_METAL_DEBUG="1")
+    r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for stage in ("ttir", "passes", "msl"):
+        assert f"k: {stage}" in r.stderr
+    assert " ms" in r.stderr
