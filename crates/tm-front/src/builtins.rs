@@ -5,7 +5,8 @@ use crate::lower::{Lowerer, R};
 use crate::semantic::Operand;
 use crate::value::{ConstValue, Val};
 use ruff_text_size::TextRange;
-use tm_ir::{BinOp, DType, Elem, OpKind, Type};
+use crate::semantic::broadcast_shapes;
+use tm_ir::{BinOp, DType, Elem, MathFn, OpKind, Type};
 
 /// Call arguments: positional, then keyword, each with its source range.
 #[derive(Default)]
@@ -31,8 +32,34 @@ const LANGUAGE: &[&str] = &[
     "constexpr",
     "static_assert",
     "multiple_of",
+    "range",
+    "static_range",
     "max_contiguous",
     "max_constancy",
+    "exp",
+    "exp2",
+    "log",
+    "log2",
+    "sqrt",
+    "sqrt_rn",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "erf",
+    "floor",
+    "ceil",
+    "abs",
+    "fma",
+    "sigmoid",
+    "fdiv",
+    "div_rn",
+    "umulhi",
+    "clamp",
+    "expand_dims",
+    "broadcast_to",
+    "broadcast",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -234,6 +261,132 @@ impl Lowerer<'_> {
                 let s = self.arith(BinOp::Sub, Operand::Value(s), Operand::Weak(ConstValue::Int(1)), false, range)?;
                 t(self.arith(BinOp::Div, Operand::Value(s), dop, false, range)?)
             }
+            ("exp" | "exp2" | "log" | "log2" | "sqrt" | "sqrt_rn" | "rsqrt" | "sin" | "cos" | "tan" | "tanh" | "erf" | "floor"
+            | "ceil", _) => {
+                let b = self.bind(name, args, &["x"], 1, range)?;
+                let (x, r) = b[0].clone().expect("required");
+                let m = match name {
+                    "exp" => MathFn::Exp,
+                    "exp2" => MathFn::Exp2,
+                    "log" => MathFn::Log,
+                    "log2" => MathFn::Log2,
+                    "sqrt" | "sqrt_rn" => MathFn::Sqrt,
+                    "rsqrt" => MathFn::Rsqrt,
+                    "sin" => MathFn::Sin,
+                    "cos" => MathFn::Cos,
+                    "tan" => MathFn::Tan,
+                    "tanh" => MathFn::Tanh,
+                    "erf" => MathFn::Erf,
+                    "floor" => MathFn::Floor,
+                    _ => MathFn::Ceil,
+                };
+                let x = self.float_operand(name, &x, r)?;
+                t(self.emit1(OpKind::Math(m), vec![x], self.f.ty(x).clone()))
+            }
+            ("abs", _) if recv.is_none() && !matches!(args.pos.first(), Some((Val::Const(_), _))) => {
+                let b = self.bind(name, args, &["x"], 1, range)?;
+                let (x, r) = b[0].clone().expect("required");
+                let x = self.tensor(&x, r)?;
+                match self.f.ty(x).dtype() {
+                    Some(d) if d.is_bool() || d.is_unsigned_int() => t(x),
+                    Some(_) => t(self.emit1(OpKind::Math(MathFn::Abs), vec![x], self.f.ty(x).clone())),
+                    None => Err(self.err(r, "abs() of a pointer")),
+                }
+            }
+            ("fma", _) => {
+                let b = self.bind(name, args, &["x", "y", "z"], 3, range)?;
+                let ops: Vec<Operand> =
+                    b.iter().map(|a| a.as_ref().expect("required")).map(|(v, r)| self.operand(v, *r)).collect::<R<_>>()?;
+                // Promote like x * y + z, then require floats.
+                let xy = self.arith(BinOp::Mul, ops[0].clone(), ops[1].clone(), false, range)?;
+                let d = self.f.ty(xy).dtype().unwrap_or(DType::F32);
+                if !d.is_float() {
+                    return Err(self.err(range, format!("fma needs floating-point operands, got {}", d.language_name())));
+                }
+                let (x, y, _) = self.unify(&ops[0], &ops[1], d, range)?;
+                let z = self.materialize(&ops[2], d, range)?;
+                let shape = broadcast_shapes(&self.f.ty(x).shape, &self.f.ty(z).shape).map_err(|m| self.err(range, m))?;
+                let (x, y, z) = (self.broadcast_to(x, &shape, range)?, self.broadcast_to(y, &shape, range)?, self.broadcast_to(z, &shape, range)?);
+                t(self.emit1(OpKind::Math(MathFn::Fma), vec![x, y, z], self.f.ty(x).clone()))
+            }
+            ("sigmoid", _) => {
+                let b = self.bind(name, args, &["x"], 1, range)?;
+                let (x, r) = b[0].clone().expect("required");
+                let x = self.float_operand(name, &x, r)?;
+                let n = self.negate(x, range)?;
+                let e = self.emit1(OpKind::Math(MathFn::Exp), vec![n], self.f.ty(x).clone());
+                let one = Operand::Weak(ConstValue::Float(1.0));
+                let den = self.arith(BinOp::Add, one.clone(), Operand::Value(e), false, range)?;
+                t(self.arith(BinOp::Div, one, Operand::Value(den), true, range)?)
+            }
+            ("fdiv" | "div_rn", _) => {
+                let b = self.bind(name, args, &["x", "y", "ieee_rounding"], 2, range)?;
+                let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
+                let y = self.operand(&b[1].as_ref().expect("required").0, range)?;
+                t(self.arith(BinOp::Div, x, y, true, range)?)
+            }
+            ("umulhi", _) => {
+                let b = self.bind(name, args, &["x", "y"], 2, range)?;
+                let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
+                let y = self.operand(&b[1].as_ref().expect("required").0, range)?;
+                let (Some(dx), Some(dy)) = (self.operand_dtype(&x), self.operand_dtype(&y)) else {
+                    return Err(self.err(range, "umulhi needs integers"));
+                };
+                if !dx.is_int() || !dy.is_int() || dx.is_bool() || dy.is_bool() {
+                    return Err(self.err(range, "umulhi needs integer operands"));
+                }
+                let d = crate::semantic::integer_promote(dx, dy);
+                let (a, c, shape) = self.unify(&x, &y, d, range)?;
+                t(self.emit1(OpKind::MulHi, vec![a, c], Type::block(Elem::Scalar(d), shape)))
+            }
+            ("clamp", _) => {
+                let b = self.bind(name, args, &["x", "min", "max", "propagate_nan"], 3, range)?;
+                let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
+                let lo = self.operand(&b[1].as_ref().expect("required").0, range)?;
+                let hi = self.operand(&b[2].as_ref().expect("required").0, range)?;
+                let m = self.arith(BinOp::Max, x, lo, false, range)?;
+                t(self.arith(BinOp::Min, Operand::Value(m), hi, false, range)?)
+            }
+            ("expand_dims", _) => {
+                let b = self.bind(name, args, &["input", "axis"], 2, range)?;
+                let (x, r) = b[0].clone().expect("required");
+                let x = self.tensor(&x, r)?;
+                let axes = match self.const_arg(name, "axis", b[1].as_ref().expect("required"))? {
+                    ConstValue::Tuple(t) => t.iter().map(|a| a.as_int()).collect::<Option<Vec<_>>>(),
+                    c => c.as_int().map(|a| vec![a]),
+                }
+                .ok_or_else(|| self.err(range, "expand_dims axis must be an int or a tuple of ints"))?;
+                let new_rank = (self.f.ty(x).rank() + axes.len()) as i128;
+                let mut axes: Vec<u32> = axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + new_rank } else { a })
+                    .map(|a| u32::try_from(a).ok().filter(|&a| (a as i128) < new_rank))
+                    .collect::<Option<_>>()
+                    .ok_or_else(|| self.err(range, "expand_dims axis out of range"))?;
+                axes.sort_unstable();
+                let mut v = x;
+                for a in axes {
+                    v = self.expand_dims(v, a, range)?;
+                }
+                t(v)
+            }
+            ("broadcast_to", _) => {
+                let b = self.bind(name, args, &["input", "shape"], 2, range)?;
+                let (x, r) = b[0].clone().expect("required");
+                let x = self.tensor(&x, r)?;
+                let sa = b[1].clone().expect("required");
+                let shape = shape_of(&self.const_arg(name, "shape", &sa)?).ok_or_else(|| self.err(sa.1, "shape must be a tuple of integers"))?;
+                t(self.broadcast_to(x, &shape, range)?)
+            }
+            ("broadcast", _) => {
+                let b = self.bind(name, args, &["input", "other"], 2, range)?;
+                let (x, xr) = b[0].clone().expect("required");
+                let (y, yr) = b[1].clone().expect("required");
+                let (x, y) = (self.tensor(&x, xr)?, self.tensor(&y, yr)?);
+                let shape = broadcast_shapes(&self.f.ty(x).shape, &self.f.ty(y).shape).map_err(|m| self.err(range, m))?;
+                let (x, y) = (self.broadcast_to(x, &shape, range)?, self.broadcast_to(y, &shape, range)?);
+                Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
+            }
             ("next_power_of_2", _) => {
                 let b = self.bind(name, args, &["n"], 1, range)?;
                 let n = self.int_arg(name, "n", b[0].as_ref().expect("required"))?;
@@ -306,6 +459,33 @@ impl Lowerer<'_> {
             }
             _ => Err(self.err(range, format!("{name}() is not supported in kernels by triton_metal yet"))),
         }
+    }
+
+    /// A floating-point operand for a math function (Triton refuses integers).
+    fn float_operand(&mut self, fname: &str, v: &Val, r: TextRange) -> R<tm_ir::ValueId> {
+        let x = self.tensor(v, r)?;
+        match self.f.ty(x).dtype() {
+            Some(d) if d.is_float() => {
+                self.check_dtype_supported(d, r)?;
+                Ok(x)
+            }
+            Some(d) => Err(self.err(r, format!("{fname}() expects a floating-point argument (fp16, bf16, fp32), got {}", d.language_name()))),
+            None => Err(self.err(r, format!("{fname}() of a pointer"))),
+        }
+    }
+
+    /// Inserts a size-1 dimension at `axis`.
+    pub fn expand_dims(&mut self, x: tm_ir::ValueId, axis: u32, range: TextRange) -> R<tm_ir::ValueId> {
+        let ty = self.f.ty(x).clone();
+        if axis as usize > ty.rank() {
+            return Err(self.err(range, format!("expand_dims axis {axis} out of range for a block of rank {}", ty.rank())));
+        }
+        let mut shape = ty.shape.clone();
+        shape.insert(axis as usize, 1);
+        if ty.shape.is_empty() {
+            return Ok(self.emit1(OpKind::Splat, vec![x], ty.with_shape(shape)));
+        }
+        Ok(self.emit1(OpKind::ExpandDims(axis), vec![x], ty.with_shape(shape)))
     }
 
     fn lower_load(&mut self, args: Args, range: TextRange) -> R<Val> {

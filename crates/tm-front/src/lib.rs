@@ -8,6 +8,7 @@
 //! [`ParamSpec`]).
 
 mod builtins;
+mod control;
 pub mod diag;
 mod lower;
 mod semantic;

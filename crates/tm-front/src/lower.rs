@@ -45,15 +45,15 @@ struct Frame {
 
 pub struct Lowerer<'a> {
     pub f: Func,
-    blocks: Vec<Vec<OpId>>,
+    pub(crate) blocks: Vec<Vec<OpId>>,
     frames: Vec<Frame>,
-    loc: Loc,
+    pub(crate) loc: Loc,
     _src: &'a KernelSource,
 }
 
 /// What a statement did to control flow.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(crate) enum Flow {
     Next,
     Return,
 }
@@ -166,6 +166,11 @@ fn py_floordiv(a: i128, b: i128) -> i128 {
 }
 
 impl<'a> Lowerer<'a> {
+    /// The local names of the function being lowered.
+    pub(crate) fn locals(&mut self) -> &mut HashMap<String, Val> {
+        &mut self.frame().locals
+    }
+
     fn frame(&mut self) -> &mut Frame {
         self.frames.last_mut().expect("a frame is always active")
     }
@@ -199,7 +204,7 @@ impl<'a> Lowerer<'a> {
 
     // ----- statements -----
 
-    fn body(&mut self, stmts: &[Stmt]) -> R<Flow> {
+    pub(crate) fn body(&mut self, stmts: &[Stmt]) -> R<Flow> {
         for (i, s) in stmts.iter().enumerate() {
             // A leading string literal is a docstring.
             if i == 0 {
@@ -257,7 +262,7 @@ impl<'a> Lowerer<'a> {
                 self.frame().returned = Some(v);
                 return Ok(Flow::Return);
             }
-            Stmt::For(f) => return Err(self.err(f.range, "`for` loops are not supported yet")),
+            Stmt::For(f) => return self.for_stmt(f),
             Stmt::While(w) => return Err(self.err(w.range, "`while` loops are not supported yet")),
             Stmt::Assert(a) => {
                 let v = self.expr(&a.test)?;
@@ -274,7 +279,7 @@ impl<'a> Lowerer<'a> {
         Ok(Flow::Next)
     }
 
-    fn assign(&mut self, target: &Expr, v: Val) -> R<()> {
+    pub(crate) fn assign(&mut self, target: &Expr, v: Val) -> R<()> {
         match target {
             Expr::Name(n) => {
                 self.frame().locals.insert(n.id.to_string(), v);
@@ -303,7 +308,7 @@ impl<'a> Lowerer<'a> {
     fn if_stmt(&mut self, i: &ast::StmtIf) -> R<Flow> {
         let cond = self.expr(&i.test)?;
         let Val::Const(c) = cond else {
-            return Err(self.err(i.test.range(), "`if` on a runtime value is not supported yet; only tl.constexpr conditions"));
+            return self.runtime_if(i, cond);
         };
         if c.truthy() {
             return self.body(&i.body);
@@ -313,7 +318,7 @@ impl<'a> Lowerer<'a> {
                 None => return self.body(&clause.body),
                 Some(t) => {
                     let Val::Const(c) = self.expr(t)? else {
-                        return Err(self.err(t.range(), "`elif` on a runtime value is not supported yet"));
+                        return Err(self.err(t.range(), "`elif` on a runtime value after a constexpr `if` is not supported; nest an `if` in the `else`"));
                     };
                     if c.truthy() {
                         return self.body(&clause.body);
@@ -382,7 +387,67 @@ impl<'a> Lowerer<'a> {
                 self.expr(if c.truthy() { &i.body } else { &i.orelse })
             }
             Expr::Call(c) => self.call(c),
+            Expr::Subscript(sub) => self.subscript(sub),
             other => Err(self.err(other.range(), format!("unsupported expression: {}", expr_kind(other)))),
+        }
+    }
+
+    /// `x[:, None]` (insert dims) on tensors, `t[i]` on constexpr tuples.
+    fn subscript(&mut self, sub: &ast::ExprSubscript) -> R<Val> {
+        let base = self.expr(&sub.value)?;
+        let items: Vec<&Expr> = match sub.slice.as_ref() {
+            Expr::Tuple(t) => t.elts.iter().collect(),
+            e => vec![e],
+        };
+        match base {
+            Val::Tensor(x) => {
+                let rank = self.f.ty(x).rank();
+                let kept = items.iter().filter(|e| matches!(e, Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none())).count();
+                let mut v = x;
+                let mut dim = 0u32;
+                for e in &items {
+                    match e {
+                        Expr::NoneLiteral(_) => {
+                            v = self.expand_dims(v, dim, sub.range)?;
+                            dim += 1;
+                        }
+                        Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none() => dim += 1,
+                        other => {
+                            return Err(self.err(other.range(), "only `:` and `None` are supported when indexing a tensor (e.g. x[:, None])"))
+                        }
+                    }
+                }
+                if kept != rank {
+                    return Err(self.err(sub.range, format!("indexing a block of rank {rank} needs {rank} `:` entries, got {kept}")));
+                }
+                Ok(Val::Tensor(v))
+            }
+            Val::Const(ConstValue::Tuple(t)) if items.len() == 1 => {
+                let idx = match self.expr(items[0])? {
+                    Val::Const(c) => c.as_int(),
+                    _ => None,
+                }
+                .ok_or_else(|| self.err(sub.slice.range(), "tuple indices must be constexpr integers"))?;
+                let n = t.len() as i128;
+                let i = if idx < 0 { idx + n } else { idx };
+                t.get(usize::try_from(i).unwrap_or(usize::MAX))
+                    .cloned()
+                    .map(Val::Const)
+                    .ok_or_else(|| self.err(sub.range, format!("tuple index {idx} out of range")))
+            }
+            Val::Tuple(t) if items.len() == 1 => {
+                let idx = match self.expr(items[0])? {
+                    Val::Const(c) => c.as_int(),
+                    _ => None,
+                }
+                .ok_or_else(|| self.err(sub.slice.range(), "tuple indices must be constexpr integers"))?;
+                let n = t.len() as i128;
+                let i = if idx < 0 { idx + n } else { idx };
+                t.get(usize::try_from(i).unwrap_or(usize::MAX))
+                    .cloned()
+                    .ok_or_else(|| self.err(sub.range, format!("tuple index {idx} out of range")))
+            }
+            other => Err(self.err(sub.range, format!("a {} cannot be indexed", other.kind_name()))),
         }
     }
 

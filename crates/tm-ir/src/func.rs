@@ -75,6 +75,49 @@ pub enum UnOp {
     Not,
 }
 
+/// Floating-point math functions (`math.*` in TTIR). Operands and result share
+/// one float type; `Fma` takes three operands, the rest one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MathFn {
+    Exp,
+    Exp2,
+    Log,
+    Log2,
+    Sqrt,
+    Rsqrt,
+    Sin,
+    Cos,
+    Tan,
+    Tanh,
+    Erf,
+    Floor,
+    Ceil,
+    Abs,
+    Fma,
+}
+
+impl MathFn {
+    pub fn name(self) -> &'static str {
+        match self {
+            MathFn::Exp => "exp",
+            MathFn::Exp2 => "exp2",
+            MathFn::Log => "log",
+            MathFn::Log2 => "log2",
+            MathFn::Sqrt => "sqrt",
+            MathFn::Rsqrt => "rsqrt",
+            MathFn::Sin => "sin",
+            MathFn::Cos => "cos",
+            MathFn::Tan => "tan",
+            MathFn::Tanh => "tanh",
+            MathFn::Erf => "erf",
+            MathFn::Floor => "floor",
+            MathFn::Ceil => "ceil",
+            MathFn::Abs => "absf",
+            MathFn::Fma => "fma",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CastKind {
     /// Value conversion (int<->float, widen, narrow, to/from bool).
@@ -114,6 +157,9 @@ pub enum OpKind {
     Binary(BinOp),
     Cmp(CmpPred),
     Unary(UnOp),
+    Math(MathFn),
+    /// High 32/64 bits of the full product of two unsigned or signed integers.
+    MulHi,
     Cast(CastKind),
     /// `arith.select`/`tl.where`: cond, true value, false value.
     Select,

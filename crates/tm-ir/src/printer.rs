@@ -156,6 +156,8 @@ impl<'a> Printer<'a> {
             OpKind::Unary(UnOp::Neg) if dt(op.operands[0]).is_float() => format!("arith.negf {ops} : {rty}"),
             OpKind::Unary(UnOp::Neg) => format!("arith.negi {ops} : {rty}"),
             OpKind::Unary(UnOp::Not) => format!("arith.noti {ops} : {rty}"),
+            OpKind::Math(m) => format!("math.{} {ops} : {rty}", m.name()),
+            OpKind::MulHi => format!("tt.mulhiui {ops} : {rty}"),
             OpKind::Cast(k) => {
                 let name = match k {
                     CastKind::Convert => convert_name(f.ty(op.operands[0]), f.ty(op.results[0])),

@@ -63,14 +63,19 @@ impl BlockedFamily {
     }
 }
 
-/// A family applied to a shape.
+/// A family applied to a value: `eshape` is the value's shape embedded in the
+/// family's rank (dims the value lacks have size 1), `embed[i]` the family dim
+/// of the value's dim `i`. A 1-D value that will be expanded to `[64, 1]` is
+/// laid out as family dim 0 of `eshape = [64, 1]` (Triton's slice layout), so
+/// `x[:, None]` moves no data.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Layout {
     pub family: BlockedFamily,
-    pub shape: Vec<u32>,
+    pub eshape: Vec<u32>,
+    pub embed: Vec<usize>,
 }
 
-/// Per-dimension facts of a [`Layout`].
+/// Per-family-dimension facts of a [`Layout`].
 #[derive(Clone, Copy, Debug)]
 pub struct DimPlan {
     /// Contiguous elements per thread (the family's, clipped to the dim size).
@@ -86,19 +91,23 @@ pub struct DimPlan {
 }
 
 impl Layout {
+    /// The family applied to a value of the family's rank.
     pub fn new(family: BlockedFamily, shape: Vec<u32>) -> Layout {
-        Layout { family, shape }
+        let embed = (0..shape.len()).collect();
+        Layout { family, eshape: shape, embed }
+    }
+
+    /// The value's own shape.
+    pub fn shape(&self) -> Vec<u32> {
+        self.embed.iter().map(|&d| self.eshape[d]).collect()
     }
 
     pub fn dims(&self) -> Vec<DimPlan> {
         let f = &self.family;
-        let mut plans = vec![
-            DimPlan { spt: 1, threads: 1, regs: 1, reg_stride: 1, wraps: false };
-            self.shape.len()
-        ];
+        let mut plans = vec![DimPlan { spt: 1, threads: 1, regs: 1, reg_stride: 1, wraps: false }; self.eshape.len()];
         let mut stride = 1;
         for &d in &f.order {
-            let s = self.shape[d];
+            let s = self.eshape[d];
             let spt = f.size_per_thread[d].min(s);
             let threads = f.threads_per_warp[d] * f.warps_per_cta[d];
             let tile = spt * threads;
@@ -114,8 +123,8 @@ impl Layout {
         self.dims().iter().map(|p| p.regs).product()
     }
 
-    /// MSL expression (of `uint`) for the thread's position along `d` among
-    /// `threads_per_warp[d] * warps_per_cta[d]` threads, from the lane and warp ids.
+    /// MSL expression (of `uint`) for the thread's position along family dim
+    /// `d` among `threads_per_warp[d] * warps_per_cta[d]` threads.
     pub fn thread_coord_expr(&self, d: usize, lane: &str, warp: &str) -> String {
         let f = &self.family;
         let (mut lane_div, mut warp_div) = (1, 1);
@@ -127,22 +136,25 @@ impl Layout {
             warp_div *= f.warps_per_cta[o];
         }
         let (tpw, wpc) = (f.threads_per_warp[d], f.warps_per_cta[d]);
-        let lane_part = format!("(({lane} / {lane_div}u) % {tpw}u)");
-        let warp_part = format!("(({warp} / {warp_div}u) % {wpc}u)");
-        format!("({warp_part} * {tpw}u + {lane_part})")
+        format!("((({warp} / {warp_div}u) % {wpc}u) * {tpw}u + (({lane} / {lane_div}u) % {tpw}u))")
     }
 
-    /// MSL expression for the coordinate along `d` of register `r`, given the
-    /// thread's position `thr` along `d` (see [`Layout::thread_coord_expr`]).
-    pub fn coord_expr(&self, d: usize, r: &str, thr: &str) -> String {
+    /// MSL expression for the coordinate along family dim `d` of register `r`,
+    /// given the thread's position `thr` along `d`.
+    pub fn family_coord_expr(&self, d: usize, r: &str, thr: &str) -> String {
         let p = self.dims()[d];
         let k = format!("(({r} / {}u) % {}u)", p.reg_stride, p.regs);
         if p.wraps {
-            format!("(({thr} * {}u + {k}) % {}u)", p.spt, self.shape[d])
+            format!("(({thr} * {}u + {k}) % {}u)", p.spt, self.eshape[d])
         } else {
             let tile = p.spt * p.threads;
             format!("(({k} / {spt}u) * {tile}u + {thr} * {spt}u + ({k} % {spt}u))", spt = p.spt)
         }
+    }
+
+    /// Coordinate along the value's dim `i` (see [`Layout::family_coord_expr`]).
+    pub fn coord_expr(&self, i: usize, r: &str, thr: &str) -> String {
+        self.family_coord_expr(self.embed[i], r, thr)
     }
 
     /// MSL boolean: does this thread hold the first copy of its elements?
@@ -153,9 +165,26 @@ impl Layout {
             .iter()
             .enumerate()
             .filter(|(_, p)| p.wraps)
-            .map(|(d, p)| format!("({} * {}u < {}u)", thr[d], p.spt, self.shape[d]))
+            .map(|(d, p)| format!("({} * {}u < {}u)", thr[d], p.spt, self.eshape[d]))
             .collect();
         (!conds.is_empty()).then(|| conds.join(" && "))
+    }
+
+    /// The layout a value must have so that inserting a size-1 dim at `axis`
+    /// gives `self` without moving data.
+    pub fn without_dim(&self, axis: usize) -> Layout {
+        let mut embed = self.embed.clone();
+        embed.remove(axis);
+        Layout { family: self.family.clone(), eshape: self.eshape.clone(), embed }
+    }
+
+    /// The layout of a source broadcast to `self` (its size-1 dims `ones`).
+    pub fn with_unit_dims(&self, ones: &[usize]) -> Layout {
+        let mut eshape = self.eshape.clone();
+        for &i in ones {
+            eshape[self.embed[i]] = 1;
+        }
+        Layout { family: self.family.clone(), eshape, embed: self.embed.clone() }
     }
 }
 
@@ -168,7 +197,7 @@ mod tests {
         let f = &l.family;
         let (lane, warp) = (tid % 32, tid / 32);
         let dims = l.dims();
-        let thr: Vec<u32> = (0..l.shape.len())
+        let thr: Vec<u32> = (0..l.eshape.len())
             .map(|d| {
                 let (mut ld, mut wd) = (1, 1);
                 for &o in &f.order {
@@ -183,12 +212,12 @@ mod tests {
             .collect();
         (0..l.regs())
             .map(|r| {
-                (0..l.shape.len())
+                (0..l.eshape.len())
                     .map(|d| {
                         let p = dims[d];
                         let k = (r / p.reg_stride) % p.regs;
                         if p.wraps {
-                            (thr[d] * p.spt + k) % l.shape[d]
+                            (thr[d] * p.spt + k) % l.eshape[d]
                         } else {
                             (k / p.spt) * p.spt * p.threads + thr[d] * p.spt + k % p.spt
                         }

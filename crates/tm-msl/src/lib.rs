@@ -11,7 +11,12 @@
 //! Architecture invariant: this crate emits text; it never runs anything.
 
 pub mod dialect;
+mod control;
+mod convert;
 mod emit;
+mod exprs;
+mod memory;
+mod prefs;
 pub mod layout;
 
 pub use emit::lower;

@@ -1,0 +1,362 @@
+//! Structured control flow: `for` over `range`/`tl.range` (an `scf.for` with
+//! loop-carried values), `tl.static_range` (unrolled at compile time), and
+//! `if` on a runtime scalar (an `scf.if` yielding the names both branches set).
+
+use crate::lower::{Flow, Lowerer, R};
+use crate::semantic::Operand;
+use crate::value::{ConstValue, Val};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::{Ranged, TextRange};
+use std::collections::HashMap;
+use tm_ir::{DType, OpKind, Region, Type, ValueDef, ValueId};
+
+/// Names assigned anywhere in `stmts` (in first-assignment order).
+fn assigned_names(stmts: &[Stmt], out: &mut Vec<String>) {
+    fn targets(e: &Expr, out: &mut Vec<String>) {
+        match e {
+            Expr::Name(n) => {
+                if !out.iter().any(|x| x == n.id.as_str()) {
+                    out.push(n.id.to_string());
+                }
+            }
+            Expr::Tuple(t) => t.elts.iter().for_each(|e| targets(e, out)),
+            _ => {}
+        }
+    }
+    for s in stmts {
+        match s {
+            Stmt::Assign(a) => a.targets.iter().for_each(|t| targets(t, out)),
+            Stmt::AugAssign(a) => targets(&a.target, out),
+            Stmt::AnnAssign(a) => targets(&a.target, out),
+            Stmt::For(f) => {
+                targets(&f.target, out);
+                assigned_names(&f.body, out);
+            }
+            Stmt::While(w) => assigned_names(&w.body, out),
+            Stmt::If(i) => {
+                assigned_names(&i.body, out);
+                for c in &i.elif_else_clauses {
+                    assigned_names(&c.body, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Lowerer<'_> {
+    /// The element type a carried value gets: its own, or for a Python number the
+    /// type it would have as a literal.
+    fn carried_type(&self, v: &Val) -> Option<Type> {
+        match v {
+            Val::Tensor(t) => Some(self.f.ty(*t).clone()),
+            Val::Const(c @ (ConstValue::Int(_) | ConstValue::Float(_) | ConstValue::Bool(_))) => {
+                crate::semantic::literal_dtype(c).map(Type::scalar)
+            }
+            _ => None,
+        }
+    }
+
+    /// Lowers `body` into a fresh block, returning its ops and the names it changed.
+    fn lower_region(&mut self, body: &[Stmt], range: TextRange) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
+        self.blocks.push(vec![]);
+        let flow = self.body(body);
+        let ops = self.blocks.pop().unwrap_or_default();
+        if flow? == Flow::Return {
+            return Err(self.err(range, "`return` inside a loop or a runtime `if` is not supported"));
+        }
+        Ok((ops, self.locals().clone()))
+    }
+
+    pub(crate) fn for_stmt(&mut self, f: &ast::StmtFor) -> R<Flow> {
+        if !f.orelse.is_empty() {
+            return Err(self.err(f.range, "`for ... else` is not supported"));
+        }
+        let Expr::Call(call) = f.iter.as_ref() else {
+            return Err(self.err(f.iter.range(), "only `for` over range(), tl.range() or tl.static_range() is supported"));
+        };
+        let callee = self.expr(&call.func)?;
+        let Val::Builtin(kind @ ("range" | "static_range")) = callee else {
+            return Err(self.err(f.iter.range(), "only `for` over range(), tl.range() or tl.static_range() is supported"));
+        };
+        let Expr::Name(target) = f.target.as_ref() else {
+            return Err(self.err(f.target.range(), "the loop variable must be a single name"));
+        };
+        let mut pos = vec![];
+        for a in call.arguments.args.iter() {
+            pos.push((self.expr(a)?, a.range()));
+        }
+        for k in call.arguments.keywords.iter() {
+            // tl.range hints (num_stages, loop_unroll_factor, ...) do not change results.
+            let name = k.arg.as_ref().map(|n| n.as_str()).unwrap_or("");
+            if !matches!(name, "num_stages" | "loop_unroll_factor" | "disallow_acc_multi_buffer" | "flatten" | "warp_specialize" | "disable_licm") {
+                return Err(self.err(k.range, format!("range() got an unexpected keyword argument '{name}'")));
+            }
+        }
+        let (start, end, step) = match pos.len() {
+            1 => ((Val::Const(ConstValue::Int(0)), call.range), pos[0].clone(), (Val::Const(ConstValue::Int(1)), call.range)),
+            2 => (pos[0].clone(), pos[1].clone(), (Val::Const(ConstValue::Int(1)), call.range)),
+            3 => (pos[0].clone(), pos[1].clone(), pos[2].clone()),
+            _ => return Err(self.err(call.range, "range() takes 1 to 3 arguments")),
+        };
+        let all_const = [&start, &end, &step].iter().all(|(v, _)| matches!(v, Val::Const(c) if c.as_int().is_some()));
+        if kind == "static_range" || all_const && kind == "static_range" {
+            return self.unrolled_for(f, target.id.as_str(), &start, &end, &step);
+        }
+        if let (Val::Const(c), r) = &step {
+            if c.as_int().is_some_and(|s| s <= 0) {
+                return Err(self.err(*r, "range() step must be positive in a device loop (use tl.static_range to count down)"));
+            }
+        }
+        // The induction variable's type: int32 unless a bound needs int64.
+        let mut iv_ty = DType::I32;
+        for (v, r) in [&start, &end, &step] {
+            match v {
+                Val::Tensor(t) => match self.f.ty(*t).dtype() {
+                    Some(d) if d.is_int() && !d.is_bool() && !self.f.ty(*t).is_block() => {
+                        iv_ty = crate::semantic::integer_promote(iv_ty, d)
+                    }
+                    _ => return Err(self.err(*r, "range() bounds must be integer scalars")),
+                },
+                Val::Const(c) => match c.as_int() {
+                    Some(i) if i32::try_from(i).is_err() => iv_ty = DType::I64,
+                    Some(_) => {}
+                    None => return Err(self.err(*r, "range() bounds must be integers")),
+                },
+                _ => return Err(self.err(*r, "range() bounds must be integers")),
+            }
+        }
+        let mut bounds = vec![];
+        for (v, r) in [&start, &end, &step] {
+            let o = self.operand(v, *r)?;
+            bounds.push(self.materialize(&o, iv_ty, *r)?);
+        }
+
+        // Loop-carried values: names the body assigns that exist before the loop.
+        let mut names = vec![];
+        assigned_names(&f.body, &mut names);
+        let before = self.locals().clone();
+        let mut carried: Vec<(String, Type)> = vec![];
+        for n in &names {
+            if n == target.id.as_str() {
+                continue;
+            }
+            if let Some(v) = before.get(n) {
+                if let Some(t) = self.carried_type(v) {
+                    carried.push((n.clone(), t));
+                }
+            }
+        }
+        // A dry run finds the types the body gives carried names (a Python
+        // number before the loop takes the type the loop computes, as in Triton).
+        for _attempt in 0..2 {
+            let (iv, args) = self.bind_loop_args(target.id.as_str(), iv_ty, &carried);
+            let _ = (iv, args);
+            let (_, after) = self.lower_region(&f.body, f.range)?;
+            *self.locals() = before.clone();
+            let mut changed = false;
+            for (n, t) in carried.iter_mut() {
+                if let Some(Val::Tensor(v)) = after.get(n) {
+                    let nt = self.f.ty(*v).clone();
+                    if nt != *t {
+                        if matches!(before.get(n), Some(Val::Const(_))) && !t.is_block() {
+                            *t = nt;
+                            changed = true;
+                        } else {
+                            return Err(self.err(
+                                f.range,
+                                format!(
+                                    "loop-carried variable '{n}' has type {} before the loop but {} at the end of an iteration",
+                                    tm_ir::describe_type(t),
+                                    tm_ir::describe_type(&nt)
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // The real lowering.
+        let mut inits = vec![];
+        for (n, t) in &carried {
+            let v = before.get(n).cloned().expect("carried names exist before the loop");
+            let o = self.operand(&v, f.range)?;
+            let d = t.dtype().unwrap_or(DType::I32);
+            let x = if t.elem.is_ptr() { self.tensor(&v, f.range)? } else { self.materialize(&o, d, f.range)? };
+            inits.push(self.broadcast_to(x, &t.shape, f.range)?);
+        }
+        let (iv, args) = self.bind_loop_args(target.id.as_str(), iv_ty, &carried);
+        let (mut ops, after) = self.lower_region(&f.body, f.range)?;
+        let mut yields = vec![];
+        for ((n, t), &arg) in carried.iter().zip(&args) {
+            let v = match after.get(n) {
+                Some(Val::Tensor(v)) => *v,
+                _ => arg,
+            };
+            if self.f.ty(v) != t {
+                return Err(self.err(f.range, format!("loop-carried variable '{n}' changes type inside the loop")));
+            }
+            yields.push(v);
+        }
+        let y = self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc);
+        ops.push(y);
+        let mut region_args = vec![iv];
+        region_args.extend(&args);
+        let region = Region { args: region_args, ops };
+        let mut operands = bounds;
+        operands.extend(inits);
+        let result_types: Vec<Type> = carried.iter().map(|(_, t)| t.clone()).collect();
+        let op = self.emit(OpKind::For, operands, result_types, vec![region]);
+        let results = self.f.op(op).results.clone();
+        // After the loop: names as before, carried ones bound to the results.
+        *self.locals() = before;
+        for ((n, _), r) in carried.iter().zip(results) {
+            self.locals().insert(n.clone(), Val::Tensor(r));
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Creates region arguments for the induction variable and carried values and binds them.
+    fn bind_loop_args(&mut self, iv_name: &str, iv_ty: DType, carried: &[(String, Type)]) -> (ValueId, Vec<ValueId>) {
+        let iv = self.f.new_value(Type::scalar(iv_ty), ValueDef::RegionArg);
+        self.locals().insert(iv_name.to_string(), Val::Tensor(iv));
+        let mut args = vec![];
+        for (n, t) in carried {
+            let a = self.f.new_value(t.clone(), ValueDef::RegionArg);
+            self.locals().insert(n.clone(), Val::Tensor(a));
+            args.push(a);
+        }
+        (iv, args)
+    }
+
+    fn unrolled_for(&mut self, f: &ast::StmtFor, name: &str, start: &(Val, TextRange), end: &(Val, TextRange), step: &(Val, TextRange)) -> R<Flow> {
+        let get = |s: &Self, (v, r): &(Val, TextRange)| match v {
+            Val::Const(c) => c.as_int().ok_or_else(|| s.err(*r, "tl.static_range bounds must be tl.constexpr integers")),
+            _ => Err(s.err(*r, "tl.static_range bounds must be tl.constexpr integers")),
+        };
+        let (a, b, s) = (get(self, start)?, get(self, end)?, get(self, step)?);
+        if s == 0 {
+            return Err(self.err(step.1, "range() step must not be zero"));
+        }
+        let count = if s > 0 { (b - a + s - 1).max(0) / s } else { (a - b - s - 1).max(0) / -s };
+        if count > 4096 {
+            return Err(self.err(f.range, format!("tl.static_range would unroll {count} iterations (at most 4096)")));
+        }
+        let mut i = a;
+        for _ in 0..count {
+            self.locals().insert(name.to_string(), Val::Const(ConstValue::Int(i)));
+            if self.body(&f.body)? == Flow::Return {
+                return Err(self.err(f.range, "`return` inside a loop is not supported"));
+            }
+            i += s;
+        }
+        Ok(Flow::Next)
+    }
+
+    pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val) -> R<Flow> {
+        let c = self.tensor(&cond, i.test.range())?;
+        if self.f.ty(c).is_block() {
+            return Err(self.err(i.test.range(), "`if` needs a scalar condition, not a block; use tl.where for element-wise choices"));
+        }
+        let c = self.to_bool(c, i.test.range())?;
+        // `elif` chains nest as an `if` inside the `else` region.
+        let else_body: Vec<Stmt> = match i.elif_else_clauses.split_first() {
+            None => vec![],
+            Some((first, rest)) => match &first.test {
+                None => first.body.clone(),
+                Some(t) => vec![Stmt::If(ast::StmtIf {
+                    node_index: Default::default(),
+                    range: first.range,
+                    test: Box::new(t.clone()),
+                    body: first.body.clone(),
+                    elif_else_clauses: rest.to_vec(),
+                })],
+            },
+        };
+        let before = self.locals().clone();
+        let (mut then_ops, then_locals) = self.lower_region(&i.body, i.range)?;
+        *self.locals() = before.clone();
+        let (mut else_ops, else_locals) = self.lower_region(&else_body, i.range)?;
+        *self.locals() = before.clone();
+        // Results: names either branch changed, defined on both paths.
+        let mut names = vec![];
+        assigned_names(&i.body, &mut names);
+        assigned_names(&else_body, &mut names);
+        let mut results: Vec<(String, ValueId, ValueId)> = vec![];
+        let mut dropped = vec![];
+        for n in names {
+            let (Some(tv), Some(ev)) = (then_locals.get(&n), else_locals.get(&n)) else {
+                dropped.push(n);
+                continue;
+            };
+            if let (Val::Const(a), Val::Const(b)) = (tv, ev) {
+                if a == b {
+                    self.locals().insert(n, tv.clone());
+                    continue;
+                }
+            }
+            if !matches!(tv, Val::Tensor(_) | Val::Const(_)) || !matches!(ev, Val::Tensor(_) | Val::Const(_)) {
+                dropped.push(n);
+                continue;
+            }
+            // Numbers assigned in a branch take the other branch's type.
+            let (ta, tb) = (self.carried_type(tv), self.carried_type(ev));
+            let (Some(ta), Some(tb)) = (ta, tb) else { continue };
+            let want = if matches!(tv, Val::Const(_)) { tb.clone() } else { ta.clone() };
+            if matches!((tv, ev), (Val::Tensor(_), Val::Tensor(_))) && ta != tb {
+                return Err(self.err(
+                    i.range,
+                    format!(
+                        "'{n}' has type {} in the `if` branch but {} in the `else` branch",
+                        tm_ir::describe_type(&ta),
+                        tm_ir::describe_type(&tb)
+                    ),
+                ));
+            }
+            let tvv = self.value_in(&mut then_ops, tv, &want, i.range)?;
+            let evv = self.value_in(&mut else_ops, ev, &want, i.range)?;
+            results.push((n, tvv, evv));
+        }
+        let ty = |s: &Self, v: ValueId| s.f.ty(v).clone();
+        let y1 = self.f.create_op(OpKind::Yield, results.iter().map(|r| r.1).collect(), vec![], vec![], self.loc);
+        then_ops.push(y1);
+        let y2 = self.f.create_op(OpKind::Yield, results.iter().map(|r| r.2).collect(), vec![], vec![], self.loc);
+        else_ops.push(y2);
+        let types: Vec<Type> = results.iter().map(|r| ty(self, r.1)).collect();
+        let op = self.emit(
+            OpKind::If,
+            vec![c],
+            types,
+            vec![Region { args: vec![], ops: then_ops }, Region { args: vec![], ops: else_ops }],
+        );
+        let vals = self.f.op(op).results.clone();
+        for ((n, _, _), v) in results.into_iter().zip(vals) {
+            self.locals().insert(n, Val::Tensor(v));
+        }
+        for n in dropped {
+            if !before.contains_key(&n) {
+                self.locals().remove(&n);
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    /// `v` as a value of type `want`, emitting any conversion into `ops`.
+    fn value_in(&mut self, ops: &mut Vec<tm_ir::OpId>, v: &Val, want: &Type, range: TextRange) -> R<ValueId> {
+        self.blocks.push(std::mem::take(ops));
+        let r = (|| {
+            let o = self.operand(v, range)?;
+            let x = match (&o, want.dtype()) {
+                (_, Some(d)) => self.materialize(&o, d, range)?,
+                (Operand::Value(x), None) => *x,
+                (Operand::Weak(_), None) => return Err(self.err(range, "a number cannot become a pointer")),
+            };
+            self.broadcast_to(x, &want.shape, range)
+        })();
+        *ops = self.blocks.pop().unwrap_or_default();
+        r
+    }
+}

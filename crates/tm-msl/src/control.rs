@@ -1,0 +1,141 @@
+//! `scf.for` and `scf.if`: loop-carried values and `if` results live in
+//! mutable storage declared before the construct; `Yield` assigns to it.
+
+use crate::emit::{elem_decl, tname, Emitter, Repr, R};
+use tm_ir::{DType, Loc, Op, ValueId};
+
+impl Emitter<'_> {
+    /// Declares mutable storage for `v` (a variable, or an array for blocks)
+    /// and optionally initialises it from `init`.
+    fn declare_storage(&mut self, v: ValueId, init: Option<ValueId>, loc: Loc) -> R<()> {
+        let ty = self.f.ty(v).clone();
+        let name = format!("v{}", v.0);
+        if ty.is_block() {
+            let l = self.layout_for(v);
+            let regs = self.declare_array(&name, &ty, l, loc)?;
+            if let Some(i) = init {
+                let src = self.get(i, l)?;
+                let e = Self::at(&src, "r");
+                self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {e};"));
+            }
+            self.reprs.insert(v, Repr::Array { name, layout: l });
+        } else {
+            let decl = elem_decl(ty.elem, loc)?;
+            match init {
+                Some(i) => {
+                    let e = self.elem(i, "0");
+                    self.line(format!("{decl} {name} = {e};"));
+                }
+                None => self.line(format!("{decl} {name};")),
+            }
+            self.reprs.insert(v, Repr::Scalar(name));
+        }
+        Ok(())
+    }
+
+    fn nested(&mut self, region: &tm_ir::Region, targets: Vec<ValueId>) -> R<()> {
+        self.depth += 1;
+        self.yield_targets.push(targets);
+        let r = self.region(&region.ops);
+        self.yield_targets.pop();
+        self.leave_scope();
+        self.depth -= 1;
+        r
+    }
+
+    pub(crate) fn for_op(&mut self, op: &Op) -> R<()> {
+        let (lb, ub, step) = (op.operands[0], op.operands[1], op.operands[2]);
+        for (i, &res) in op.results.iter().enumerate() {
+            self.declare_storage(res, Some(op.operands[3 + i]), op.loc)?;
+        }
+        let region = &op.regions[0];
+        let iv = region.args[0];
+        for (&arg, &res) in region.args[1..].iter().zip(&op.results) {
+            let r = self.repr(res).clone();
+            self.reprs.insert(arg, r);
+        }
+        let d = self.f.ty(iv).dtype().unwrap_or(DType::I32);
+        let t = tname(d, op.loc)?;
+        let ivn = format!("v{}", iv.0);
+        self.reprs.insert(iv, Repr::Scalar(ivn.clone()));
+        let (l, u, s) = (self.elem(lb, "0"), self.elem(ub, "0"), self.elem(step, "0"));
+        self.line(format!("for ({t} {ivn} = {l}; {ivn} < {u}; {ivn} += {s}) {{"));
+        self.nested(region, op.results.clone())?;
+        self.line("}");
+        Ok(())
+    }
+
+    pub(crate) fn if_op(&mut self, op: &Op) -> R<()> {
+        for &res in &op.results {
+            self.declare_storage(res, None, op.loc)?;
+        }
+        let c = self.elem(op.operands[0], "0");
+        self.line(format!("if ({c}) {{"));
+        self.nested(&op.regions[0], op.results.clone())?;
+        self.line("} else {");
+        self.nested(&op.regions[1], op.results.clone())?;
+        self.line("}");
+        Ok(())
+    }
+
+    /// Assigns yielded values to the enclosing op's storage, through
+    /// temporaries first so that `a, b = b, a` reads the old values.
+    pub(crate) fn yield_op(&mut self, op: &Op) -> R<()> {
+        let targets = self.yield_targets.last().cloned().unwrap_or_default();
+        let mut staged = vec![];
+        for (&t, &v) in targets.iter().zip(&op.operands) {
+            let target = self.repr(t).clone();
+            let src = match &target {
+                Repr::Array { layout, .. } => self.get(v, *layout)?,
+                _ => self.repr(v).clone(),
+            };
+            staged.push((target, src, self.f.ty(v).clone()));
+        }
+        let storage: Vec<String> = staged
+            .iter()
+            .map(|(t, _, _)| match t {
+                Repr::Scalar(n) | Repr::Splat(n) | Repr::Array { name: n, .. } => n.clone(),
+            })
+            .collect();
+        let reads_storage = staged.iter().any(|(_, s, _)| match s {
+            Repr::Scalar(n) | Repr::Array { name: n, .. } => storage.contains(n),
+            Repr::Splat(n) => storage.iter().any(|st| n.contains(st.as_str())),
+        });
+        if reads_storage {
+            for (i, (target, src, ty)) in staged.iter_mut().enumerate() {
+                self.tmp_counter += 1;
+                let tmp = format!("tm_y{}_{i}", self.tmp_counter);
+                let decl = elem_decl(ty.elem, op.loc)?;
+                if let Repr::Array { layout, .. } = target {
+                    let regs = self.layouts[*layout].regs();
+                    let e = Self::at(src, "r");
+                    self.line(format!("{decl} {tmp}[{regs}];"));
+                    self.line(format!("for (uint r = 0; r < {regs}u; ++r) {tmp}[r] = {e};"));
+                    *src = Repr::Array { name: tmp, layout: *layout };
+                } else {
+                    let e = Self::at(src, "0");
+                    self.line(format!("const {decl} {tmp} = {e};"));
+                    *src = Repr::Scalar(tmp);
+                }
+            }
+        }
+        for (target, src, _) in staged {
+            match target {
+                Repr::Array { name, layout } => {
+                    let regs = self.layouts[layout].regs();
+                    let e = Self::at(&src, "r");
+                    if e != format!("{name}[r]") {
+                        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {e};"));
+                    }
+                }
+                Repr::Scalar(name) | Repr::Splat(name) => {
+                    let e = Self::at(&src, "0");
+                    if e != name {
+                        self.line(format!("{name} = {e};"));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

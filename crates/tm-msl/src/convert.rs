@@ -1,0 +1,99 @@
+//! Getting a value in a layout other than the one it was produced in: cheap
+//! pure values (ranges, arithmetic on them, pointer offsets) are recomputed in
+//! the wanted layout, as Triton rematerialises them; anything else goes through
+//! threadgroup memory with barriers.
+
+use crate::emit::{elem_decl, unsupported, Emitter, Repr, R};
+use tm_ir::{OpKind, ValueDef, ValueId};
+
+impl Emitter<'_> {
+    /// `v` in layout `l`; uniform values are layout-free.
+    pub(crate) fn get(&mut self, v: ValueId, l: usize) -> R<Repr> {
+        let r = self.repr(v).clone();
+        match &r {
+            Repr::Scalar(_) | Repr::Splat(_) => return Ok(r),
+            Repr::Array { layout, .. } if *layout == l => return Ok(r),
+            _ => {}
+        }
+        if let Some((c, _)) = self.converted.get(&(v, l)) {
+            return Ok(c.clone());
+        }
+        let name = format!("v{}_L{l}", v.0);
+        let out = if self.rematerializable(v, 0) {
+            let op = self.f.op(self.f.def_op(v).expect("rematerializable values have a defining op")).clone();
+            self.value_op(&op, Some(l), &name)?
+        } else {
+            self.convert_through_smem(v, &r, l, &name)?
+        };
+        self.converted.insert((v, l), (out.clone(), self.depth));
+        Ok(out)
+    }
+
+    fn rematerializable(&self, v: ValueId, depth: u32) -> bool {
+        if depth > 64 {
+            return false;
+        }
+        let ValueDef::Result(id, _) = self.f.value(v).def else { return !self.f.ty(v).is_block() };
+        let op = self.f.op(id);
+        let pure = matches!(
+            op.kind,
+            OpKind::Constant(_)
+                | OpKind::MakeRange { .. }
+                | OpKind::Splat
+                | OpKind::Broadcast
+                | OpKind::ExpandDims(_)
+                | OpKind::Binary(_)
+                | OpKind::Cmp(_)
+                | OpKind::Unary(_)
+                | OpKind::Cast(_)
+                | OpKind::Select
+                | OpKind::AddPtr
+                | OpKind::ProgramId(_)
+                | OpKind::NumPrograms(_)
+        );
+        pure && op.operands.iter().all(|&o| !self.f.ty(o).is_block() || self.rematerializable(o, depth + 1))
+    }
+
+    /// Writes each element once (by its first owner) to threadgroup memory in
+    /// row-major order, then reads it back in the wanted layout.
+    fn convert_through_smem(&mut self, v: ValueId, from: &Repr, l: usize, name: &str) -> R<Repr> {
+        let ty = self.f.ty(v).clone();
+        let loc = self.f.def_op(v).map(|o| self.f.op(o).loc).unwrap_or_default();
+        let Some(d) = ty.dtype() else {
+            return Err(unsupported("moving a block of pointers between layouts (computed in a loop or loaded)", loc));
+        };
+        let Repr::Array { name: src, layout: fl } = from else { unreachable!("uniform values never convert") };
+        let elem_bytes = d.size_bytes();
+        self.smem_bytes = self.smem_bytes.max((ty.numel() as u32 * elem_bytes).next_multiple_of(16));
+        self.uses_sync = true;
+        let t = elem_decl(ty.elem, loc)?;
+        let linear = |s: &Self, layout: usize| -> String {
+            let lay = &s.layouts[layout];
+            let shape = lay.shape();
+            let mut terms = vec![];
+            let mut stride = 1u64;
+            for i in (0..shape.len()).rev() {
+                let thr = format!("L{layout}_t{}", lay.embed[i]);
+                terms.push(format!("{} * {stride}u", lay.coord_expr(i, "r", &thr)));
+                stride *= shape[i] as u64;
+            }
+            terms.join(" + ")
+        };
+        let (from_regs, to_regs) = (self.layouts[*fl].regs(), self.layouts[l].regs());
+        let (wi, ri) = (linear(self, *fl), linear(self, l));
+        self.line(format!("threadgroup_barrier(mem_flags::mem_threadgroup);"));
+        self.line(format!(
+            "for (uint r = 0; r < {from_regs}u; ++r) if (L{fl}_own) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r];"
+        ));
+        self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+        self.line(format!("{t} {name}[{to_regs}];"));
+        self.line(format!("for (uint r = 0; r < {to_regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{ri}];"));
+        Ok(Repr::Array { name: name.to_string(), layout: l })
+    }
+
+    /// Forgets conversions declared inside a region being closed.
+    pub(crate) fn leave_scope(&mut self) {
+        let depth = self.depth;
+        self.converted.retain(|_, (_, d)| *d < depth);
+    }
+}
