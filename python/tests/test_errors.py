@@ -78,12 +78,12 @@ def test_missing_argument_names_the_parameter():
 
 def test_too_many_arguments():
     with pytest.raises(TypeError, match="too many"):
-        simple[(1,)](np.zeros(16, np.int32), 16, 3, 4, BLOCK=16)
+        simple[(1,)](np.zeros(16, np.int32), 16, 3, 4)
 
 
 def test_unknown_keyword():
     with pytest.raises(TypeError, match="BLOK"):
-        simple[(1,)](np.zeros(16, np.int32), 16, BLOK=16)
+        simple[(1,)](np.zeros(16, np.int32), 16, BLOCK=16, BLOK=16)
 
 
 def test_wrong_argument_kind_names_the_parameter():

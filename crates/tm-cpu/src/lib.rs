@@ -1,1 +1,308 @@
-//! placeholder
+//! tm-cpu runs generated Metal Shading Language (MSL) kernels on the CPU, so the exact code a
+//! Mac would run is executed and tested on Linux.
+//!
+//! - [`compile`] compiles the MSL text with clang++ against our Metal-on-CPU header
+//!   (`include/metal_stdlib`) plus a generated wrapper following the `tm_abi` launch ABI, into a
+//!   shared library that is cached on disk and loaded with `dlopen`.
+//! - [`CpuKernel::launch`] runs a grid of threadgroups over worker threads. Within a
+//!   threadgroup the threads run as fibers, so `threadgroup_barrier` and the `simd_*` functions
+//!   behave as on a GPU (kernels whose ABI has `uses_sync == false` skip the fibers).
+//! - [`syntax_check`] compiles the MSL as C++ for OpenCL against `include/check/metal_stdlib`,
+//!   mapping Metal's address spaces onto OpenCL's, so pointers into the wrong address space are
+//!   refused as Metal refuses them.
+//!
+//! Environment: `TRITON_METAL_CLANG` (compiler), `TRITON_METAL_CACHE_DIR` (cache root),
+//! `TRITON_METAL_CPU_THREADS` (worker threads per launch).
+
+mod arena;
+mod cache;
+mod error;
+mod launch;
+mod source;
+mod toolchain;
+
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tm_abi::KernelAbi;
+
+pub use error::CpuError;
+pub use toolchain::compiler_path;
+
+use launch::{RunFn, LAUNCH_ABI_VERSION};
+use toolchain::lock;
+
+/// How a [`CpuKernel`] was obtained the first time this process asked for it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelOrigin {
+    /// clang ran for it in this process.
+    Compiled,
+    /// It was already in the disk cache.
+    DiskCache,
+}
+
+/// A compiled kernel, ready to launch. `Send + Sync`; launches may run concurrently.
+pub struct CpuKernel {
+    abi: KernelAbi,
+    library_path: PathBuf,
+    origin: KernelOrigin,
+    run: RunFn,
+    /// Keeps `run` valid: the library stays loaded as long as the kernel exists.
+    _library: libloading::Library,
+}
+
+impl std::fmt::Debug for CpuKernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CpuKernel")
+            .field("kernel", &self.abi.kernel_name)
+            .field("library_path", &self.library_path)
+            .field("origin", &self.origin)
+            .finish()
+    }
+}
+
+impl CpuKernel {
+    pub fn abi(&self) -> &KernelAbi {
+        &self.abi
+    }
+
+    /// The compiled library; its C++ source sits next to it with the extension `.cpp`.
+    pub fn library_path(&self) -> &Path {
+        &self.library_path
+    }
+
+    pub fn origin(&self) -> KernelOrigin {
+        self.origin
+    }
+
+    /// Runs `grid[0] * grid[1] * grid[2]` threadgroups. `buffers[i]` is the base address of
+    /// buffer slot `i`; `args` is the packed scalar struct ([`KernelAbi::pack_scalars`]).
+    /// Threadgroups are spread over worker threads (`std::thread::available_parallelism`, or
+    /// `$TRITON_METAL_CPU_THREADS`).
+    ///
+    /// The kernel reads and writes through `buffers` as the MSL says, from several threads at
+    /// once: the caller must pass pointers to memory that is valid for every access the kernel
+    /// makes and not used elsewhere during the launch, exactly as for a GPU buffer.
+    pub fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], args: &[u8]) -> Result<(), CpuError> {
+        let kernel = || self.abi.kernel_name.clone();
+        if buffers.len() != self.abi.buffers.len() {
+            return Err(CpuError::BufferCount {
+                kernel: kernel(),
+                expected: self.abi.buffers.len(),
+                got: buffers.len(),
+            });
+        }
+        if args.len() != self.abi.args_size as usize {
+            return Err(CpuError::ArgsSize {
+                kernel: kernel(),
+                expected: self.abi.args_size as usize,
+                got: args.len(),
+            });
+        }
+        if grid.contains(&0) {
+            return Err(CpuError::EmptyGrid {
+                kernel: kernel(),
+                grid,
+            });
+        }
+        // At most (2^32 - 1)^3 groups; the executor counts them in a u64.
+        let total = grid.iter().map(|d| u128::from(*d)).product::<u128>();
+        let total = u64::try_from(total)
+            .ok()
+            .filter(|t| *t < 1 << 62)
+            .ok_or_else(|| CpuError::InvalidAbi {
+                kernel: kernel(),
+                reason: format!("grid {grid:?} has too many threadgroups"),
+            })?;
+        match launch::run(
+            self.run,
+            grid,
+            total,
+            buffers,
+            args,
+            self.abi.threadgroup_bytes,
+        )? {
+            None => Ok(()),
+            Some(message) => Err(CpuError::Kernel {
+                kernel: kernel(),
+                message,
+            }),
+        }
+    }
+}
+
+/// One entry of the in-process map; `lock` serialises building the same kernel twice.
+#[derive(Default)]
+struct Slot {
+    lock: Mutex<()>,
+    kernel: OnceLock<Arc<CpuKernel>>,
+}
+
+fn loaded() -> &'static Mutex<HashMap<[u8; 32], Arc<Slot>>> {
+    static LOADED: OnceLock<Mutex<HashMap<[u8; 32], Arc<Slot>>>> = OnceLock::new();
+    LOADED.get_or_init(Default::default)
+}
+
+/// Compiles `msl` (a kernel following `abi`) for the CPU, or returns it from the in-process map
+/// or the disk cache. Compiler diagnostics are in the error when the MSL does not compile.
+pub fn compile(msl: &str, abi: &KernelAbi) -> Result<Arc<CpuKernel>, CpuError> {
+    source::validate(abi)?;
+    let compiler = toolchain::compiler()?;
+    let unit = source::translation_unit(msl, abi);
+    let flags = toolchain::exec_flags().collect::<Vec<_>>().join(" ");
+    let disk_key = cache::digest([
+        cache::headers_digest().as_slice(),
+        unit.as_bytes(),
+        compiler.version.as_bytes(),
+        flags.as_bytes(),
+        &LAUNCH_ABI_VERSION.to_le_bytes(),
+    ]);
+    // The whole ABI is part of the in-process key: `CpuKernel::abi` must be the caller's.
+    let abi_text = format!("{abi:?}");
+    let key = cache::digest([disk_key.as_slice(), abi_text.as_bytes()]);
+    let slot = lock(loaded()).entry(key).or_default().clone();
+    if let Some(k) = slot.kernel.get() {
+        return Ok(k.clone());
+    }
+    let _building = lock(&slot.lock);
+    if let Some(k) = slot.kernel.get() {
+        return Ok(k.clone());
+    }
+    let kernel = build(&compiler, &unit, abi, &cache::hex(&disk_key))?;
+    Ok(slot.kernel.get_or_init(|| kernel).clone())
+}
+
+fn build(
+    compiler: &toolchain::Compiler,
+    unit: &str,
+    abi: &KernelAbi,
+    name: &str,
+) -> Result<Arc<CpuKernel>, CpuError> {
+    let dir = cache::cache_dir()?;
+    let library = dir.join(format!("{name}.so"));
+    if library.exists() {
+        // A library that fails to load (say, written by another machine) is rebuilt.
+        if let Ok(k) = load(&library, abi, KernelOrigin::DiskCache) {
+            return Ok(k);
+        }
+    }
+    let include = cache::include_dir(&dir)?;
+    let source_path = dir.join(format!("{name}.cpp"));
+    cache::write_atomic(&source_path, unit.as_bytes())?;
+    let tmp = dir.join(cache::unique_name(&format!("{name}.so.tmp")));
+    let mut args: Vec<&OsStr> = toolchain::exec_flags().map(OsStr::new).collect();
+    args.extend([
+        OsStr::new("-I"),
+        include.as_os_str(),
+        OsStr::new("-x"),
+        OsStr::new("c++"),
+    ]);
+    args.extend([source_path.as_os_str(), OsStr::new("-o"), tmp.as_os_str()]);
+    let (ok, diagnostics) = toolchain::run(compiler, &args, None)?;
+    if !ok {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CpuError::Compile {
+            kernel: abi.kernel_name.clone(),
+            source_path,
+            diagnostics,
+        });
+    }
+    std::fs::rename(&tmp, &library).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        CpuError::io("cannot write", &library, e)
+    })?;
+    load(&library, abi, KernelOrigin::Compiled)
+}
+
+fn load(path: &Path, abi: &KernelAbi, origin: KernelOrigin) -> Result<Arc<CpuKernel>, CpuError> {
+    let fail = |reason: String| CpuError::Load {
+        path: path.to_path_buf(),
+        reason,
+    };
+    // SAFETY: the library is one we compiled from our header; its initialisers are trivial.
+    let library = unsafe { open_library(path) }.map_err(|e| fail(e.to_string()))?;
+    // SAFETY: the symbols are defined by include/tm_cpu_runtime.h and the generated wrapper
+    // with exactly these C signatures.
+    let (version, scratch, run) = unsafe {
+        let version = *library
+            .get::<unsafe extern "C" fn() -> u32>(b"tm_cpu_abi_version\0".as_slice())
+            .map_err(|e| fail(e.to_string()))?;
+        let scratch = *library
+            .get::<unsafe extern "C" fn(u32) -> u64>(b"tm_cpu_scratch_bytes\0".as_slice())
+            .map_err(|e| fail(e.to_string()))?;
+        let run = *library
+            .get::<RunFn>(b"tm_cpu_run\0".as_slice())
+            .map_err(|e| fail(e.to_string()))?;
+        (version(), scratch(tm_abi::MAX_THREADS_PER_THREADGROUP), run)
+    };
+    if version != LAUNCH_ABI_VERSION {
+        return Err(fail(format!(
+            "launch ABI version {version}, expected {LAUNCH_ABI_VERSION}"
+        )));
+    }
+    if scratch > arena::SCRATCH_BYTES as u64 {
+        return Err(fail(format!(
+            "needs {scratch} bytes of scheduler scratch, have {}",
+            arena::SCRATCH_BYTES
+        )));
+    }
+    Ok(Arc::new(CpuKernel {
+        abi: abi.clone(),
+        library_path: path.to_path_buf(),
+        origin,
+        run,
+        _library: library,
+    }))
+}
+
+/// Binds every symbol now, so a missing one fails here rather than in the middle of a launch.
+#[cfg(unix)]
+unsafe fn open_library(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+    Library::open(Some(path.as_os_str()), RTLD_NOW | RTLD_LOCAL).map(Into::into)
+}
+
+#[cfg(not(unix))]
+unsafe fn open_library(path: &Path) -> Result<libloading::Library, libloading::Error> {
+    libloading::Library::new(path.as_os_str())
+}
+
+/// Checks the address spaces of `msl` the way Metal does (passing a `device` pointer where a
+/// `threadgroup` one is expected fails), by compiling it as C++ for OpenCL against
+/// `include/check/metal_stdlib`. The error carries clang's diagnostics.
+pub fn syntax_check(msl: &str) -> Result<(), CpuError> {
+    static PASSED: OnceLock<Mutex<HashSet<[u8; 32]>>> = OnceLock::new();
+    let compiler = toolchain::compiler()?;
+    let text = format!(
+        "#line 1 \"kernel.metal\"\n{}\n",
+        source::rewrite_attributes(msl)
+    );
+    let key = cache::digest([
+        cache::headers_digest().as_slice(),
+        text.as_bytes(),
+        compiler.version.as_bytes(),
+    ]);
+    let passed = PASSED.get_or_init(Default::default);
+    if lock(passed).contains(&key) {
+        return Ok(());
+    }
+    let include = cache::include_dir(&cache::cache_dir()?)?.join("check");
+    let mut args: Vec<&OsStr> = toolchain::CHECK_FLAGS.iter().map(OsStr::new).collect();
+    args.extend([OsStr::new("-I"), include.as_os_str(), OsStr::new("-")]);
+    let (ok, diagnostics) = toolchain::run(&compiler, &args, Some(&text))?;
+    if !ok {
+        return Err(CpuError::SyntaxCheck { diagnostics });
+    }
+    lock(passed).insert(key);
+    Ok(())
+}
+
+#[cfg(test)]
+fn forget_loaded_kernels() {
+    lock(loaded()).clear();
+}
+
+#[cfg(test)]
+mod tests;

@@ -460,6 +460,8 @@ impl<'a> Lowerer<'a> {
                 GlobalValue::Module(m) => Ok(Val::Module(*m)),
                 GlobalValue::Const(c) => Ok(Val::Const(c.clone())),
                 GlobalValue::JitFunction(k) => Ok(Val::JitFunction(k.clone())),
+                GlobalValue::Builtin(b) => crate::builtins::language_attr(b)
+                    .ok_or_else(|| self.err(range, format!("tl.{b} is not supported by triton_metal yet"))),
                 GlobalValue::Unsupported(t) => Err(self.err(
                     range,
                     format!("cannot use global '{name}' of type {t} inside a jit function; only tl.constexpr values, modules and @triton.jit functions"),

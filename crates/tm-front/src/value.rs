@@ -95,6 +95,8 @@ pub enum Module {
 pub enum GlobalValue {
     Module(Module),
     Const(ConstValue),
+    /// A `tl.*` function imported under another name (`from triton.language import load`).
+    Builtin(String),
     /// Another `@triton.jit` function.
     JitFunction(Arc<KernelSource>),
     /// Anything else; the string names its Python type, for the error message.

@@ -1,7 +1,7 @@
 //! `scf.for` and `scf.if`: loop-carried values and `if` results live in
 //! mutable storage declared before the construct; `Yield` assigns to it.
 
-use crate::emit::{elem_decl, tname, Emitter, Repr, R};
+use crate::emit::{const_decl, elem_decl, tname, Emitter, Repr, R};
 use tm_ir::{DType, Loc, Op, ValueId};
 
 impl Emitter<'_> {
@@ -114,7 +114,7 @@ impl Emitter<'_> {
                     *src = Repr::Array { name: tmp, layout: *layout };
                 } else {
                     let e = Self::at(src, "0");
-                    self.line(format!("const {decl} {tmp} = {e};"));
+                    self.line(format!("{} {tmp} = {e};", const_decl(&decl)));
                     *src = Repr::Scalar(tmp);
                 }
             }

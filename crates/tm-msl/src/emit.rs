@@ -65,6 +65,15 @@ pub(crate) fn elem_decl(e: Elem, loc: Loc) -> R<String> {
     })
 }
 
+/// A read-only declaration: `const T`, or `T* const` for pointers (the pointee stays writable).
+pub(crate) fn const_decl(decl: &str) -> String {
+    if decl.ends_with('*') {
+        format!("{decl} const")
+    } else {
+        format!("const {decl}")
+    }
+}
+
 /// Lowers a kernel to MSL and its launch ABI.
 pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
     let threads = opts.num_warps * SIMD_WIDTH;
@@ -417,7 +426,7 @@ impl<'a> Emitter<'a> {
         if ins.iter().all(|r| !matches!(r, Repr::Array { .. })) {
             let args: Vec<String> = ins.iter().map(|r| Self::at(r, "0")).collect();
             let decl = elem_decl(ty.elem, op.loc)?;
-            self.line(format!("const {decl} {name} = {};", expr(&args)));
+            self.line(format!("{} {name} = {};", const_decl(&decl), expr(&args)));
             return Ok(if ty.is_block() { Repr::Splat(name.to_string()) } else { Repr::Scalar(name.to_string()) });
         }
         let l = l.expect("a block result when an input is a block");

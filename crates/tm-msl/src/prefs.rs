@@ -37,7 +37,7 @@ impl Emitter<'_> {
             for &id in order.iter().rev() {
                 let op = self.f.op(id);
                 match &op.kind {
-                    OpKind::Store { .. } => {
+                    OpKind::Store { .. } if self.f.ty(op.operands[0]).is_block() => {
                         let l = self.anchor(op.operands[0], &mut changed);
                         for &o in &op.operands[1..] {
                             self.want(o, l, &mut changed);

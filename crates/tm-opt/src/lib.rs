@@ -13,6 +13,8 @@ pub use analysis::axis_info::{analyze_axis_info, AxisInfo};
 pub fn run_default_pipeline(f: &mut tm_ir::Func, mut after_pass: impl FnMut(&str, &tm_ir::Func)) {
     passes::fold::run(f);
     after_pass("fold", f);
+    passes::cse::run(f);
+    after_pass("cse", f);
     passes::dce::run(f);
     after_pass("dce", f);
 }

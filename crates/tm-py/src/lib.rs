@@ -86,6 +86,7 @@ fn kernel_source(t: &Bound<'_, PyTuple>) -> PyResult<KernelSource> {
                 Ok(c) => GlobalValue::Const(c),
                 Err(_) => GlobalValue::Unsupported(payload.get_type().name()?.to_string()),
             },
+            "builtin" => GlobalValue::Builtin(payload.extract::<String>()?),
             "jit" => GlobalValue::JitFunction(Arc::new(kernel_source(payload.cast::<PyTuple>()?)?)),
             _ => GlobalValue::Unsupported(payload.extract::<String>().unwrap_or_default()),
         };

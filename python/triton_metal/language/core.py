@@ -89,6 +89,32 @@ _DEVICE_ONLY = [
     "multiple_of",
     "max_contiguous",
     "max_constancy",
+    "range",
+    "static_range",
+    "exp",
+    "exp2",
+    "log",
+    "log2",
+    "sqrt",
+    "sqrt_rn",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "erf",
+    "floor",
+    "ceil",
+    "abs",
+    "fma",
+    "sigmoid",
+    "fdiv",
+    "div_rn",
+    "umulhi",
+    "clamp",
+    "expand_dims",
+    "broadcast_to",
+    "broadcast",
 ]
 
 
@@ -97,6 +123,7 @@ def _device_only_functions():
         def fn(*args, **kwargs):
             raise RuntimeError(f"tl.{name} can only be called inside a @triton.jit function")
 
+        fn._tm_builtin = name
         fn.__name__ = name
         fn.__qualname__ = name
         fn.__doc__ = f"``tl.{name}``: compiled by triton_metal inside @triton.jit functions."

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import inspect
+import numbers
 import textwrap
 import types
 
@@ -92,6 +93,9 @@ def _describe_global(value, seen):
         if id(value) in seen:
             return ("unsupported", "recursive jit function")
         return ("jit", value._source_tuple(seen | {id(value)}))
+    builtin = getattr(value, "_tm_builtin", None)
+    if isinstance(builtin, str):
+        return ("builtin", builtin)
     if isinstance(value, _lang.constexpr):
         return ("const", value.value)
     if value is None or isinstance(value, (bool, int, float, str, tuple, _lang.dtype)):
@@ -196,7 +200,7 @@ class JITFunction:
                 specs.append(("int", "i1", 1))
                 scalars.append(int(arg))
                 continue
-            if isinstance(arg, int) or _is_numpy_integer(arg):
+            if isinstance(arg, numbers.Integral):
                 v = int(arg)
                 if v == 1 and i not in self.do_not_specialize:
                     key.append(("c", 1))
@@ -208,7 +212,7 @@ class JITFunction:
                 specs.append(("int", dt, div))
                 scalars.append(v)
                 continue
-            if isinstance(arg, float) or _is_numpy_floating(arg):
+            if isinstance(arg, numbers.Real):
                 key.append(("f",))
                 specs.append(("float", "fp32"))
                 scalars.append(float(arg))
@@ -253,16 +257,6 @@ class JITFunction:
 
     def __repr__(self):
         return f"JITFunction({self.__module__}:{self.__name__})"
-
-
-def _is_numpy_integer(x):
-    t = type(x)
-    return t.__module__ == "numpy" and hasattr(x, "dtype") and x.dtype.kind in "iu"
-
-
-def _is_numpy_floating(x):
-    t = type(x)
-    return t.__module__ == "numpy" and hasattr(x, "dtype") and x.dtype.kind == "f"
 
 
 def _normalize_grid(grid, kname):

@@ -1,0 +1,500 @@
+// tm_cpu_runtime.h: the executor behind the Metal-on-CPU header. Included only by the
+// executable include/metal_stdlib, so each compiled kernel library carries its own copy.
+//
+// One OS thread runs a threadgroup at a time. Without synchronisation (KernelAbi::uses_sync ==
+// false) its threads simply run one after another. Otherwise every thread is a fiber with its
+// own stack and a scheduler resumes them round-robin; threadgroup_barrier and every simdgroup
+// function suspend the calling fiber until all live threads of the group (or simdgroup) have
+// arrived, so they behave as on a GPU. Threads that have returned no longer take part.
+//
+// Memory comes from the Rust side (tm_cpu_launch): scratch for the scheduler state, the
+// threadgroup memory, and one stack per thread.
+#pragma once
+
+extern "C" int snprintf(char*, size_t, const char*, ...);
+extern "C" int fflush(void*);
+
+#define TM_CPU_ABI_VERSION 1u
+#define TM_CPU_EXPORT extern "C" __attribute__((visibility("default")))
+
+// Mirrors `LaunchDesc` in src/launch.rs.
+struct tm_cpu_launch {
+  uint version;
+  uint grid[3];
+  unsigned long long first_group;
+  unsigned long long group_count;
+  void* const* bufs;
+  const void* args;
+  unsigned char* smem;
+  unsigned long long smem_bytes;
+  unsigned char* scratch;
+  unsigned long long scratch_bytes;
+  unsigned char* stacks;
+  unsigned long long stack_bytes;
+  char* err;
+  unsigned long long err_cap;
+};
+
+// float -> bfloat conversion, which clang lowers to a runtime-library call that older libgcc
+// versions (before GCC 13) lack. Round to nearest even; NaN stays NaN.
+extern "C" __attribute__((visibility("hidden"))) bfloat __truncsfbf2(float f) {
+  uint u = __builtin_bit_cast(uint, f);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return __builtin_bit_cast(bfloat, ushort((u >> 16) | 0x40u));
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return __builtin_bit_cast(bfloat, ushort(u >> 16));
+}
+
+// ---- context switch ----------------------------------------------------------------------------
+// tm_cpu_switch_ctx(save, load) saves the callee-saved registers on the current stack, stores
+// the stack pointer in *save and resumes the context whose stack pointer is `load`. A new
+// context starts in tm_cpu_fiber_start, which calls fn(arg) with fn and arg taken from two
+// callee-saved registers. Written as top-level assembly so the compiler treats the switch as an
+// opaque call (it must assume all memory may change across it).
+extern "C" void tm_cpu_switch_ctx(void** save, void* load);
+extern "C" void tm_cpu_fiber_start();
+
+#define TM_STR2(x) #x
+#define TM_STR(x) TM_STR2(x)
+#define TM_SYM(name) TM_STR(__USER_LABEL_PREFIX__) #name
+#if defined(__APPLE__)
+#define TM_HIDE(name) ".private_extern " TM_SYM(name) "\n"
+#else
+#define TM_HIDE(name) ".hidden " TM_SYM(name) "\n"
+#endif
+
+#if defined(__x86_64__)
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".globl " TM_SYM(tm_cpu_switch_ctx) "\n" TM_HIDE(tm_cpu_switch_ctx)
+    TM_SYM(tm_cpu_switch_ctx) ":\n"
+    "  pushq %rbp\n"
+    "  pushq %rbx\n"
+    "  pushq %r12\n"
+    "  pushq %r13\n"
+    "  pushq %r14\n"
+    "  pushq %r15\n"
+    "  movq %rsp, (%rdi)\n"
+    "  movq %rsi, %rsp\n"
+    "  popq %r15\n"
+    "  popq %r14\n"
+    "  popq %r13\n"
+    "  popq %r12\n"
+    "  popq %rbx\n"
+    "  popq %rbp\n"
+    "  ret\n"
+    ".p2align 4\n"
+    ".globl " TM_SYM(tm_cpu_fiber_start) "\n" TM_HIDE(tm_cpu_fiber_start)
+    TM_SYM(tm_cpu_fiber_start) ":\n"
+    "  movq %r13, %rdi\n"
+    "  callq *%r12\n"
+    "  ud2\n");
+#elif defined(__aarch64__)
+__asm__(
+    ".text\n"
+    ".p2align 4\n"
+    ".globl " TM_SYM(tm_cpu_switch_ctx) "\n" TM_HIDE(tm_cpu_switch_ctx)
+    TM_SYM(tm_cpu_switch_ctx) ":\n"
+    "  sub sp, sp, #160\n"
+    "  stp x19, x20, [sp, #0]\n"
+    "  stp x21, x22, [sp, #16]\n"
+    "  stp x23, x24, [sp, #32]\n"
+    "  stp x25, x26, [sp, #48]\n"
+    "  stp x27, x28, [sp, #64]\n"
+    "  stp x29, x30, [sp, #80]\n"
+    "  stp d8, d9, [sp, #96]\n"
+    "  stp d10, d11, [sp, #112]\n"
+    "  stp d12, d13, [sp, #128]\n"
+    "  stp d14, d15, [sp, #144]\n"
+    "  mov x9, sp\n"
+    "  str x9, [x0]\n"
+    "  mov sp, x1\n"
+    "  ldp x19, x20, [sp, #0]\n"
+    "  ldp x21, x22, [sp, #16]\n"
+    "  ldp x23, x24, [sp, #32]\n"
+    "  ldp x25, x26, [sp, #48]\n"
+    "  ldp x27, x28, [sp, #64]\n"
+    "  ldp x29, x30, [sp, #80]\n"
+    "  ldp d8, d9, [sp, #96]\n"
+    "  ldp d10, d11, [sp, #112]\n"
+    "  ldp d12, d13, [sp, #128]\n"
+    "  ldp d14, d15, [sp, #144]\n"
+    "  add sp, sp, #160\n"
+    "  ret\n"
+    ".p2align 4\n"
+    ".globl " TM_SYM(tm_cpu_fiber_start) "\n" TM_HIDE(tm_cpu_fiber_start)
+    TM_SYM(tm_cpu_fiber_start) ":\n"
+    "  mov x0, x20\n"
+    "  blr x19\n"
+    "  brk #1\n");
+#else
+#error "tm-cpu fibers support x86_64 and aarch64 only"
+#endif
+
+namespace tm_rt {
+typedef unsigned long long u64;
+typedef __UINTPTR_TYPE__ uptr;
+
+// What the generated wrapper needs to call the kernel for one thread.
+struct ThreadCtx {
+  void* const* bufs;
+  const void* args;
+  unsigned char* smem;
+  metal::uint3 pid;
+  metal::uint3 nprog;
+};
+typedef void (*Invoke)(const ThreadCtx&, uint tid);
+
+enum FiberState : uint { READY, WAIT_TG, WAIT_SG, DONE, ABORTED };
+struct Fiber {
+  void* sp;
+  unsigned char* stack_lo;
+  uint tid, sg, lane, state, wait_gen;
+  int op;
+};
+// Per simdgroup: arrival counting and the exchange slots, double-buffered by generation parity
+// so a lane that races ahead to the next collective cannot overwrite values still being read.
+struct SgState {
+  uint live, arrived, gen;
+  uint mask[2];
+  int op[2];
+  alignas(64) unsigned char slots[2][32 * tm_detail::SLOT_BYTES];
+};
+struct Group {
+  ThreadCtx ctx;
+  Invoke invoke;
+  Fiber* fibers;
+  uint n;
+  void* sched_sp;
+  Fiber* cur;
+  uint tg_live, tg_arrived, tg_gen;
+  bool aborted;
+  SgState sg[32];
+};
+// Where a launch reports its first error.
+struct Sink {
+  char* buf;
+  u64 cap;
+  bool failed;
+  bool sync;
+  metal::uint3 pid;
+};
+
+static thread_local Group* tls_group;
+static thread_local Sink* tls_sink;
+
+static const u64 CANARY = 0x5a17c0de7e57f1beULL;
+
+static const char* op_name(int op) {
+  static const char* const names[tm_detail::OP_COUNT] = {
+      "threadgroup_barrier", "simdgroup_barrier", "simd_sum", "simd_product", "simd_max",
+      "simd_min", "simd_and", "simd_or", "simd_xor", "simd_shuffle", "simd_shuffle_xor",
+      "simd_shuffle_up", "simd_shuffle_down", "simd_shuffle_rotate_up",
+      "simd_shuffle_rotate_down", "simd_broadcast", "simd_broadcast_first",
+      "simd_prefix_inclusive_sum", "simd_prefix_exclusive_sum",
+      "simd_prefix_inclusive_product", "simd_prefix_exclusive_product", "simd_all", "simd_any",
+      "simd_ballot", "simd_is_first", "simd_active_threads_mask", "simdgroup_load",
+      "simdgroup_store", "simdgroup_multiply_accumulate"};
+  return op >= 0 && op < tm_detail::OP_COUNT ? names[op] : "?";
+}
+
+// Records the first error of the launch, prefixed with the threadgroup (and thread).
+static void record(const char* msg) {
+  Sink* s = tls_sink;
+  if (!s || s->failed) return;
+  s->failed = true;
+  Group* g = tls_group;
+  if (g && g->cur)
+    snprintf(s->buf, s->cap, "threadgroup (%u, %u, %u), thread %u: %s", s->pid.x, s->pid.y,
+             s->pid.z, g->cur->tid, msg);
+  else
+    snprintf(s->buf, s->cap, "threadgroup (%u, %u, %u): %s", s->pid.x, s->pid.y, s->pid.z, msg);
+}
+
+static inline void suspend(Group* g, Fiber* f) { tm_cpu_switch_ctx(&f->sp, g->sched_sp); }
+
+// Stops the current fiber for good; the scheduler abandons the group.
+[[noreturn]] static void abort_fiber(Group* g) {
+  g->aborted = true;
+  g->cur->state = ABORTED;
+  suspend(g, g->cur);
+  __builtin_trap();
+}
+
+static inline void release_sg(SgState& s) {
+  s.arrived = 0;
+  s.gen++;
+}
+
+static void finish(Group* g, Fiber* f) {
+  f->state = DONE;
+  SgState& s = g->sg[f->sg];
+  g->tg_live--;
+  s.live--;
+  if (g->tg_arrived && g->tg_arrived == g->tg_live) {
+    g->tg_arrived = 0;
+    g->tg_gen++;
+  }
+  if (s.arrived && s.arrived == s.live) release_sg(s);
+}
+
+static void fiber_entry(void* p) {
+  Fiber* f = static_cast<Fiber*>(p);
+  Group* g = tls_group;
+  g->invoke(g->ctx, f->tid);
+  finish(g, f);
+  suspend(g, f);
+  __builtin_trap();  // a finished fiber is never resumed
+}
+
+// Prepares a fresh context at the top of [lo, hi) that enters fiber_entry(f).
+static void* init_context(unsigned char* lo, unsigned char* hi, Fiber* f) {
+  *reinterpret_cast<u64*>(lo) = CANARY;
+  u64* top = reinterpret_cast<u64*>(reinterpret_cast<uptr>(hi) & ~uptr(15));
+#if defined(__x86_64__)
+  u64* sp = top - 7;  // r15 r14 r13 r12 rbx rbp, return address at top - 1
+  for (int i = 0; i < 7; ++i) sp[i] = 0;
+  sp[2] = reinterpret_cast<u64>(f);                       // r13: argument
+  sp[3] = reinterpret_cast<u64>(&fiber_entry);            // r12: function
+  sp[6] = reinterpret_cast<u64>(&tm_cpu_fiber_start);     // return address
+#else
+  u64* sp = top - 20;  // x19..x30 then d8..d15
+  for (int i = 0; i < 20; ++i) sp[i] = 0;
+  sp[0] = reinterpret_cast<u64>(&fiber_entry);            // x19: function
+  sp[1] = reinterpret_cast<u64>(f);                       // x20: argument
+  sp[11] = reinterpret_cast<u64>(&tm_cpu_fiber_start);    // x30: return address
+#endif
+  return sp;
+}
+
+static bool ready(const Group* g, const Fiber& f) {
+  switch (f.state) {
+    case READY: return true;
+    case WAIT_TG: return f.wait_gen != g->tg_gen;
+    case WAIT_SG: return f.wait_gen != g->sg[f.sg].gen;
+    default: return false;
+  }
+}
+
+// Explains a deadlock: which collective each live thread is waiting in.
+static void report_deadlock(Group* g) {
+  char msg[512];
+  int len = snprintf(msg, sizeof msg,
+                     "deadlock: threads wait in different barriers or simdgroup functions "
+                     "(all threads of a threadgroup, or all lanes of a simdgroup, must reach the "
+                     "same one):");
+  for (uint i = 0; i < g->n && len > 0 && len < int(sizeof msg) - 64; ++i) {
+    const Fiber& f = g->fibers[i];
+    if (f.state != WAIT_TG && f.state != WAIT_SG) continue;
+    if (i > 0 && g->fibers[i - 1].state == f.state && g->fibers[i - 1].op == f.op) continue;
+    len += snprintf(msg + len, sizeof msg - len, " thread %u in %s;", f.tid, op_name(f.op));
+  }
+  g->cur = nullptr;
+  record(msg);
+}
+
+static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
+  g->n = threads;
+  g->cur = nullptr;
+  g->aborted = false;
+  g->tg_live = threads;
+  g->tg_arrived = 0;
+  g->tg_gen = 0;
+  uint nsg = (threads + 31u) / 32u;
+  for (uint s = 0; s < nsg; ++s) {
+    SgState& st = g->sg[s];
+    st.live = s + 1 < nsg || threads % 32u == 0 ? 32u : threads % 32u;
+    st.arrived = 0;
+    st.gen = 0;
+  }
+  for (uint t = 0; t < threads; ++t) {
+    Fiber& f = g->fibers[t];
+    f.tid = t;
+    f.sg = t / 32u;
+    f.lane = t % 32u;
+    f.state = READY;
+    f.op = 0;
+    f.stack_lo = L->stacks + u64(t) * L->stack_bytes;
+    // Stagger the stack tops: at equal offsets in equally spaced stacks, every fiber's saved
+    // registers would fall into the same cache sets and evict each other at each switch.
+    u64 stagger = (t % 64u) * 64u + (t / 64u % 4u) * 4096u;
+    f.sp = init_context(f.stack_lo, f.stack_lo + L->stack_bytes - stagger, &f);
+  }
+  uint remaining = threads;
+  while (remaining > 0 && !g->aborted) {
+    bool progress = false;
+    for (uint t = 0; t < threads; ++t) {
+      Fiber& f = g->fibers[t];
+      if (!ready(g, f)) continue;
+      f.state = READY;
+      g->cur = &f;
+      tm_cpu_switch_ctx(&g->sched_sp, f.sp);
+      g->cur = nullptr;
+      progress = true;
+      if (f.state == DONE) remaining--;
+      if (g->aborted) break;
+    }
+    if (!progress) {
+      report_deadlock(g);
+      break;
+    }
+  }
+  for (uint t = 0; t < threads; ++t)
+    if (*reinterpret_cast<const u64*>(g->fibers[t].stack_lo) != CANARY) {
+      record("stack overflow in a GPU thread (the kernel uses more than the fiber stack size)");
+      break;
+    }
+}
+
+static u64 scratch_bytes(uint threads) { return sizeof(Group) + u64(threads) * sizeof(Fiber) + 64; }
+
+static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke invoke) {
+  Sink sink = {L->err, L->err_cap, false, sync, metal::uint3(0)};
+  tls_sink = &sink;
+  tls_group = nullptr;
+  Group* g = nullptr;
+  if (L->version != TM_CPU_ABI_VERSION) {
+    record("launch descriptor version mismatch between tm-cpu and the compiled kernel");
+  } else if (sync) {
+    uptr base = (reinterpret_cast<uptr>(L->scratch) + 63) & ~uptr(63);
+    if (!L->scratch || !L->stacks || L->scratch_bytes < scratch_bytes(threads)) {
+      record("executor scratch memory missing or too small");
+    } else {
+      g = reinterpret_cast<Group*>(base);
+      g->fibers = reinterpret_cast<Fiber*>(g + 1);
+      g->invoke = invoke;
+    }
+  }
+  ThreadCtx ctx = {L->bufs, L->args, L->smem, metal::uint3(0),
+                   metal::uint3(L->grid[0], L->grid[1], L->grid[2])};
+  const u64 gx = L->grid[0], gxy = gx * L->grid[1];
+  for (u64 i = 0; i < L->group_count && !sink.failed; ++i) {
+    u64 id = L->first_group + i;
+    ctx.pid = metal::uint3(uint(id % gx), uint(id / gx % L->grid[1]), uint(id / gxy));
+    sink.pid = ctx.pid;
+    // Threadgroup memory starts with garbage on a GPU; poison it so kernels that read it
+    // before writing fail loudly instead of passing by luck.
+    if (L->smem_bytes) __builtin_memset(L->smem, 0xff, L->smem_bytes);
+    if (g) {
+      g->ctx = ctx;
+      tls_group = g;
+      run_group_fibers(g, L, threads);
+      tls_group = nullptr;
+    } else {
+      for (uint t = 0; t < threads; ++t) invoke(ctx, t);
+    }
+  }
+  tls_sink = nullptr;
+  fflush(nullptr);  // device printf output appears when the launch returns
+  return sink.failed ? 1 : 0;
+}
+}  // namespace tm_rt
+
+// ---- the collective primitives declared in tm_metal_sync.h -------------------------------------
+namespace tm_detail {
+void fail(const char* message) {
+  tm_rt::record(message);
+  if (tm_rt::Group* g = tm_rt::tls_group) tm_rt::abort_fiber(g);
+}
+
+// Outside fibers (the kernel's ABI says uses_sync = false) collectives cannot work: report it
+// and let the thread continue as a simdgroup of one.
+static void no_sync(int op) {
+  char msg[200];
+  snprintf(msg, sizeof msg,
+           "the kernel calls %s but its KernelAbi has uses_sync = false; set it so threads run "
+           "concurrently",
+           tm_rt::op_name(op));
+  tm_rt::record(msg);
+}
+
+sg_view sg_exchange(const void* value, uint size, int op) {
+  tm_rt::Group* g = tm_rt::tls_group;
+  if (!g) {
+    alignas(64) static thread_local unsigned char own[SLOT_BYTES];
+    __builtin_memcpy(own, value, size);
+    no_sync(op);
+    return sg_view{own, 1u, 0u};
+  }
+  tm_rt::Fiber* f = g->cur;
+  tm_rt::SgState& s = g->sg[f->sg];
+  uint gen = s.gen, par = gen & 1u;
+  if (s.arrived == 0) {
+    s.mask[par] = 0;
+    s.op[par] = op;
+  } else if (s.op[par] != op) {
+    char msg[256];
+    snprintf(msg, sizeof msg,
+             "lanes of simdgroup %u call different simdgroup functions at the same time (%s and "
+             "%s); all lanes must call the same one",
+             f->sg, tm_rt::op_name(s.op[par]), tm_rt::op_name(op));
+    fail(msg);
+  }
+  __builtin_memcpy(s.slots[par] + f->lane * SLOT_BYTES, value, size);
+  s.mask[par] |= 1u << f->lane;
+  if (++s.arrived == s.live) {
+    tm_rt::release_sg(s);
+  } else {
+    f->state = tm_rt::WAIT_SG;
+    f->wait_gen = gen;
+    f->op = op;
+    tm_rt::suspend(g, f);
+  }
+  return sg_view{s.slots[par], s.mask[par], f->lane};
+}
+
+void require_uniform(const sg_view& v, uint size, const char* what) {
+  const unsigned char* mine = v.slots + v.lane * SLOT_BYTES;
+  for (uint l = 0; l < 32u; ++l)
+    if (((v.mask >> l) & 1u) && __builtin_memcmp(mine, v.slots + l * SLOT_BYTES, size) != 0) {
+      char msg[200];
+      snprintf(msg, sizeof msg,
+               "%s: lanes %u and %u pass different pointers or strides; the arguments must be "
+               "the same in every lane",
+               what, v.lane, l);
+      fail(msg);
+    }
+}
+
+void require_full(const sg_view& v, const char* what) {
+  if (v.mask != 0xffffffffu && tm_rt::tls_group) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s needs all 32 lanes of the simdgroup (active mask 0x%08x)", what,
+             v.mask);
+    fail(msg);
+  }
+}
+
+uint lane_id() {
+  tm_rt::Group* g = tm_rt::tls_group;
+  return g && g->cur ? g->cur->lane : 0u;
+}
+}  // namespace tm_detail
+
+namespace metal {
+void threadgroup_barrier(mem_flags) {
+  tm_rt::Group* g = tm_rt::tls_group;
+  if (!g) {
+    tm_detail::no_sync(0);
+    return;
+  }
+  tm_rt::Fiber* f = g->cur;
+  if (++g->tg_arrived == g->tg_live) {
+    g->tg_arrived = 0;
+    g->tg_gen++;
+  } else {
+    f->state = tm_rt::WAIT_TG;
+    f->wait_gen = g->tg_gen;
+    f->op = 0;
+    tm_rt::suspend(g, f);
+  }
+}
+void simdgroup_barrier(mem_flags) {
+  tm_detail::exchange(0, tm_detail::OP_SIMDGROUP_BARRIER);
+}
+}  // namespace metal
+
+TM_CPU_EXPORT uint tm_cpu_abi_version() { return TM_CPU_ABI_VERSION; }
+TM_CPU_EXPORT unsigned long long tm_cpu_scratch_bytes(uint threads) {
+  return tm_rt::scratch_bytes(threads);
+}

@@ -1,0 +1,186 @@
+//! Launching: threadgroups are handed out in chunks to worker threads, each of which calls the
+//! kernel library's `tm_cpu_run` entry point with its own executor memory.
+
+use std::ffi::c_char;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use crate::arena::{self, SCRATCH_BYTES, STACK_BYTES};
+use crate::toolchain::lock;
+use crate::CpuError;
+
+/// Version of [`LaunchDesc`]; the header's `TM_CPU_ABI_VERSION` must match.
+pub(crate) const LAUNCH_ABI_VERSION: u32 = 1;
+
+/// Mirrors `struct tm_cpu_launch` in include/tm_cpu_runtime.h.
+#[repr(C)]
+pub(crate) struct LaunchDesc {
+    version: u32,
+    grid: [u32; 3],
+    first_group: u64,
+    group_count: u64,
+    bufs: *const *mut u8,
+    args: *const u8,
+    smem: *mut u8,
+    smem_bytes: u64,
+    scratch: *mut u8,
+    scratch_bytes: u64,
+    stacks: *mut u8,
+    stack_bytes: u64,
+    err: *mut c_char,
+    err_cap: u64,
+}
+
+/// `tm_cpu_run`: runs `group_count` threadgroups from `first_group`; non-zero on a kernel error,
+/// described in `err`.
+pub(crate) type RunFn = unsafe extern "C" fn(*const LaunchDesc) -> i32;
+
+/// Worker threads per launch: `$TRITON_METAL_CPU_THREADS`, else the available parallelism.
+pub(crate) fn worker_count() -> usize {
+    std::env::var("TRITON_METAL_CPU_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// What every worker of one launch shares.
+struct Shared<'a> {
+    run: RunFn,
+    grid: [u32; 3],
+    buffers: &'a [*mut u8],
+    args: *const u8,
+    smem_bytes: u64,
+    total: u64,
+    chunk: u64,
+    keep_arenas: usize,
+    next: AtomicU64,
+    failed: AtomicBool,
+    error: Mutex<Option<String>>,
+}
+
+// SAFETY: the raw pointers are only handed to the kernel, which may use them from any thread:
+// the caller of `CpuKernel::launch` vouches for the memory they point to for the launch.
+unsafe impl Sync for Shared<'_> {}
+
+/// Runs all `total` threadgroups of `grid`. `Ok(Some(msg))` is a kernel error.
+pub(crate) fn run(
+    run: RunFn,
+    grid: [u32; 3],
+    total: u64,
+    buffers: &[*mut u8],
+    args: &[u8],
+    smem_bytes: u32,
+) -> Result<Option<String>, CpuError> {
+    // The argument struct is read in place by the kernel: give it 8-byte alignment.
+    let mut words = vec![0u64; args.len().div_ceil(8).max(1)];
+    // SAFETY: `words` holds at least `args.len()` bytes and does not overlap `args`.
+    unsafe {
+        std::ptr::copy_nonoverlapping(args.as_ptr(), words.as_mut_ptr().cast::<u8>(), args.len())
+    };
+
+    let configured = worker_count();
+    let workers = configured
+        .min(usize::try_from(total).unwrap_or(usize::MAX))
+        .max(1);
+    let shared = Shared {
+        run,
+        grid,
+        buffers,
+        args: words.as_ptr().cast(),
+        smem_bytes: u64::from(smem_bytes),
+        total,
+        // Several chunks per worker balance uneven groups; chunks amortise the atomic.
+        chunk: (total / (workers as u64 * 8)).clamp(1, 1024),
+        keep_arenas: configured.max(2) * 2,
+        next: AtomicU64::new(0),
+        failed: AtomicBool::new(false),
+        error: Mutex::new(None),
+    };
+    if workers == 1 {
+        work(&shared)?;
+    } else {
+        std::thread::scope(|scope| -> Result<(), CpuError> {
+            let mut handles = Vec::with_capacity(workers - 1);
+            for i in 1..workers {
+                let sh = &shared;
+                let handle = std::thread::Builder::new()
+                    .name(format!("tm-cpu-{i}"))
+                    .spawn_scoped(scope, move || work(sh))
+                    .map_err(CpuError::Thread);
+                match handle {
+                    Ok(h) => handles.push(h),
+                    Err(e) => {
+                        shared.failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
+                }
+            }
+            let mine = work(&shared);
+            let mut result = mine;
+            for h in handles {
+                let r = h.join().unwrap_or_else(|_| {
+                    Err(CpuError::Thread(std::io::Error::other(
+                        "a tm-cpu worker thread panicked",
+                    )))
+                });
+                if result.is_ok() {
+                    result = r;
+                }
+            }
+            result
+        })?;
+    }
+    let error = lock(&shared.error).take();
+    Ok(error)
+}
+
+fn work(sh: &Shared) -> Result<(), CpuError> {
+    let arena = match arena::acquire() {
+        Ok(a) => a,
+        Err(e) => {
+            sh.failed.store(true, Ordering::Relaxed);
+            return Err(e);
+        }
+    };
+    let mut err = [0u8; 2048];
+    let mut desc = LaunchDesc {
+        version: LAUNCH_ABI_VERSION,
+        grid: sh.grid,
+        first_group: 0,
+        group_count: 0,
+        bufs: sh.buffers.as_ptr(),
+        args: sh.args,
+        smem: arena.smem(),
+        smem_bytes: sh.smem_bytes,
+        scratch: arena.scratch(),
+        scratch_bytes: SCRATCH_BYTES as u64,
+        stacks: arena.stacks(),
+        stack_bytes: STACK_BYTES as u64,
+        err: err.as_mut_ptr().cast(),
+        err_cap: err.len() as u64,
+    };
+    while !sh.failed.load(Ordering::Relaxed) {
+        let start = sh.next.fetch_add(sh.chunk, Ordering::Relaxed);
+        if start >= sh.total {
+            break;
+        }
+        desc.first_group = start;
+        desc.group_count = sh.chunk.min(sh.total - start);
+        // SAFETY: `desc` describes memory owned by this worker (arena, error buffer) and the
+        // caller's buffers and arguments, which outlive the launch.
+        let rc = unsafe { (sh.run)(&desc) };
+        if rc != 0 {
+            let len = err.iter().position(|b| *b == 0).unwrap_or(err.len());
+            let msg = String::from_utf8_lossy(&err[..len]).into_owned();
+            let mut slot = lock(&sh.error);
+            if slot.is_none() {
+                *slot = Some(msg);
+            }
+            sh.failed.store(true, Ordering::Relaxed);
+            break;
+        }
+    }
+    arena::release(arena, sh.keep_arenas);
+    Ok(())
+}

@@ -1,0 +1,225 @@
+//! Finding clang++ and the flags it is run with.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, OnceLock};
+
+use crate::CpuError;
+
+/// Names tried on `PATH` when `TRITON_METAL_CLANG` is not set, best first.
+const CANDIDATES: &[&str] = &[
+    "clang++-19",
+    "clang++-18",
+    "clang++-17",
+    "clang++-20",
+    "clang++-21",
+    "clang++-22",
+    "clang++",
+];
+
+/// The oldest clang with `__bf16` arithmetic on x86_64 and aarch64.
+const MIN_CLANG_MAJOR: u32 = 17;
+
+/// Flags for the executable build. No fast-math and no FMA contraction: results must not
+/// depend on the host CPU. `-fsigned-char` because Metal's `char` is signed (aarch64 Linux's
+/// is not). Half and bfloat operations round after every operation, as Metal's do.
+const EXEC_FLAGS: &[&str] = &[
+    "-std=c++17",
+    "-O2",
+    "-fPIC",
+    "-shared",
+    "-ffp-contract=off",
+    "-fno-fast-math",
+    "-fno-math-errno",
+    "-fno-strict-aliasing",
+    "-fsigned-char",
+    "-fno-exceptions",
+    "-fno-rtti",
+    "-fvisibility=hidden",
+    "-g0",
+    "-w",
+    "-Xclang",
+    "-ffloat16-excess-precision=none",
+    "-Xclang",
+    "-fbfloat16-excess-precision=none",
+];
+
+/// Linker flags: refuse undefined symbols when linking rather than fail when a kernel runs.
+#[cfg(target_os = "linux")]
+const LINK_FLAGS: &[&str] = &["-Wl,-z,defs"];
+#[cfg(not(target_os = "linux"))]
+const LINK_FLAGS: &[&str] = &[];
+
+/// All flags of the executable build.
+pub(crate) fn exec_flags() -> impl Iterator<Item = &'static str> {
+    EXEC_FLAGS.iter().chain(LINK_FLAGS).copied()
+}
+
+/// Flags for the address-space check: C++ for OpenCL, our header instead of OpenCL's, and no
+/// fp64 (Metal has no double). Only errors matter. The target is fixed because the OpenCL
+/// features clang enables depend on it (x86_64 has all we need, aarch64 lacks program-scope
+/// variables); no code is generated, so any host can use it.
+pub(crate) const CHECK_FLAGS: &[&str] = &[
+    "--target=x86_64-unknown-linux-gnu",
+    "-x",
+    "clcpp",
+    "-cl-std=clc++2021",
+    "-cl-no-stdinc",
+    "-Xclang",
+    "-cl-ext=-cl_khr_fp64,-__opencl_c_fp64",
+    "-fsyntax-only",
+    "-fsigned-char",
+    "-w",
+];
+
+/// A usable clang++ and its version string (part of every cache key).
+#[derive(Clone, Debug)]
+pub(crate) struct Compiler {
+    pub path: PathBuf,
+    pub version: String,
+}
+
+/// The clang++ the executor uses: `$TRITON_METAL_CLANG` if set (a path, or a name looked up on
+/// `PATH`), else the first of clang++-19, clang++-18, clang++-17, newer versioned names and
+/// plain clang++ found on `PATH`.
+pub fn compiler_path() -> Result<PathBuf, CpuError> {
+    if let Some(v) = std::env::var_os("TRITON_METAL_CLANG").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(&v);
+        let found = if p.components().count() > 1 {
+            is_executable(&p).then_some(p)
+        } else {
+            find_on_path(&v)
+        };
+        return found.ok_or_else(|| CpuError::CompilerNotFound {
+            tried: format!("TRITON_METAL_CLANG={}", v.to_string_lossy()),
+        });
+    }
+    CANDIDATES
+        .iter()
+        .find_map(|name| find_on_path(OsStr::new(name)))
+        .ok_or_else(|| CpuError::CompilerNotFound {
+            tried: CANDIDATES.join(", ") + " on PATH",
+        })
+}
+
+/// The compiler with its version, found and checked once per environment and process (a
+/// repeated `compile` of the same kernel must stay cheap).
+pub(crate) fn compiler() -> Result<Compiler, CpuError> {
+    type Key = (Option<OsString>, Option<OsString>);
+    static FOUND: OnceLock<Mutex<HashMap<Key, Compiler>>> = OnceLock::new();
+    let key = (std::env::var_os("TRITON_METAL_CLANG"), std::env::var_os("PATH"));
+    let found = FOUND.get_or_init(Default::default);
+    if let Some(c) = lock(found).get(&key) {
+        return Ok(c.clone());
+    }
+    let path = compiler_path()?;
+    let out = Command::new(&path)
+        .arg("--version")
+        .output()
+        .map_err(|e| CpuError::CompilerUnusable { path: path.clone(), reason: e.to_string() })?;
+    let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !version.contains("clang") {
+        return Err(CpuError::CompilerUnusable {
+            path,
+            reason: format!("`--version` did not identify clang: {version}"),
+        });
+    }
+    if let Some(major) = clang_major(&version).filter(|m| *m < MIN_CLANG_MAJOR) {
+        return Err(CpuError::CompilerUnusable {
+            path,
+            reason: format!(
+                "clang {major} is too old; tm-cpu needs clang {MIN_CLANG_MAJOR} or newer \
+                 (e.g. `apt-get install clang-19`)"
+            ),
+        });
+    }
+    let compiler = Compiler { path, version };
+    lock(found).insert(key, compiler.clone());
+    Ok(compiler)
+}
+
+/// Runs the compiler with `args`, feeding `stdin` if given; returns (success, stderr).
+pub(crate) fn run(
+    compiler: &Compiler,
+    args: &[&OsStr],
+    stdin: Option<&str>,
+) -> Result<(bool, String), CpuError> {
+    let unusable = |e: std::io::Error| CpuError::CompilerUnusable {
+        path: compiler.path.clone(),
+        reason: e.to_string(),
+    };
+    let mut child = Command::new(&compiler.path)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(unusable)?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        // clang reads all of stdin before writing much, so writing first cannot deadlock;
+        // a write error shows up as a failed compile with clang's own message.
+        let _ = pipe.write_all(text.as_bytes());
+    }
+    let out = child.wait_with_output().map_err(unusable)?;
+    let mut diag = String::from_utf8_lossy(&out.stderr).into_owned();
+    if diag.trim().is_empty() {
+        diag = String::from_utf8_lossy(&out.stdout).into_owned();
+    }
+    Ok((out.status.success(), diag))
+}
+
+/// Recovers the guard of a mutex whose holder panicked: the maps it protects stay consistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn clang_major(version: &str) -> Option<u32> {
+    let rest = &version[version.find("clang version ")? + "clang version ".len()..];
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn find_on_path(name: &OsStr) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(p: &Path) -> bool {
+    let Ok(meta) = std::fs::metadata(p) else {
+        return false;
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.is_file() && meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        meta.is_file()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_clang_major() {
+        assert_eq!(
+            clang_major("Debian clang version 19.1.7 (3~deb12u1)\nTarget: x"),
+            Some(19)
+        );
+        assert_eq!(clang_major("Apple clang version 15.0.0"), Some(15));
+        assert_eq!(clang_major("gcc"), None);
+    }
+}
