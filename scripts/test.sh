@@ -6,6 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-clang.sh
 bash scripts/venv.sh pytest
 echo "== cargo test =="
-cargo test --workspace --quiet
+cargo test --workspace --exclude tm-py --quiet
 echo "== pytest =="
 .venv/bin/python -m pytest -q python/tests "$@"

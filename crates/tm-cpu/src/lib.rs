@@ -151,7 +151,7 @@ pub fn compile(msl: &str, abi: &KernelAbi) -> Result<Arc<CpuKernel>, CpuError> {
     source::validate(abi)?;
     let compiler = toolchain::compiler()?;
     let unit = source::translation_unit(msl, abi);
-    let flags = toolchain::exec_flags().collect::<Vec<_>>().join(" ");
+    let flags = toolchain::exec_flags_text();
     let disk_key = cache::digest([
         cache::headers_digest().as_slice(),
         unit.as_bytes(),
@@ -192,14 +192,11 @@ fn build(
     let source_path = dir.join(format!("{name}.cpp"));
     cache::write_atomic(&source_path, unit.as_bytes())?;
     let tmp = dir.join(cache::unique_name(&format!("{name}.so.tmp")));
-    let mut args: Vec<&OsStr> = toolchain::exec_flags().map(OsStr::new).collect();
-    args.extend([
-        OsStr::new("-I"),
+    let args = toolchain::exec_args(
         include.as_os_str(),
-        OsStr::new("-x"),
-        OsStr::new("c++"),
-    ]);
-    args.extend([source_path.as_os_str(), OsStr::new("-o"), tmp.as_os_str()]);
+        source_path.as_os_str(),
+        tmp.as_os_str(),
+    );
     let (ok, diagnostics) = toolchain::run(compiler, &args, None)?;
     if !ok {
         let _ = std::fs::remove_file(&tmp);

@@ -47,15 +47,41 @@ const EXEC_FLAGS: &[&str] = &[
     "-fbfloat16-excess-precision=none",
 ];
 
-/// Linker flags: refuse undefined symbols when linking rather than fail when a kernel runs.
+/// Linker flags, after the source file. The kernels need the C and math libraries only (no
+/// C++ runtime, so no libstdc++ development files either). On Linux undefined symbols are
+/// refused when linking rather than when a kernel runs.
 #[cfg(target_os = "linux")]
-const LINK_FLAGS: &[&str] = &["-Wl,-z,defs"];
+const LINK_FLAGS: &[&str] = &["-nostdlib++", "-Wl,-z,defs", "-lm"];
 #[cfg(not(target_os = "linux"))]
-const LINK_FLAGS: &[&str] = &[];
+const LINK_FLAGS: &[&str] = &["-nostdlib++", "-lm"];
 
-/// All flags of the executable build.
-pub(crate) fn exec_flags() -> impl Iterator<Item = &'static str> {
-    EXEC_FLAGS.iter().chain(LINK_FLAGS).copied()
+/// All flags of the executable build around `source` and `output`.
+pub(crate) fn exec_args<'a>(
+    include: &'a OsStr,
+    source: &'a OsStr,
+    output: &'a OsStr,
+) -> Vec<&'a OsStr> {
+    let mut args: Vec<&OsStr> = EXEC_FLAGS.iter().map(OsStr::new).collect();
+    args.extend([
+        OsStr::new("-I"),
+        include,
+        OsStr::new("-x"),
+        OsStr::new("c++"),
+        source,
+    ]);
+    args.extend([OsStr::new("-o"), output]);
+    args.extend(LINK_FLAGS.iter().map(OsStr::new));
+    args
+}
+
+/// The flags as text, for cache keys.
+pub(crate) fn exec_flags_text() -> String {
+    EXEC_FLAGS
+        .iter()
+        .chain(LINK_FLAGS)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Flags for the address-space check: C++ for OpenCL, our header instead of OpenCL's, and no
@@ -110,16 +136,23 @@ pub fn compiler_path() -> Result<PathBuf, CpuError> {
 pub(crate) fn compiler() -> Result<Compiler, CpuError> {
     type Key = (Option<OsString>, Option<OsString>);
     static FOUND: OnceLock<Mutex<HashMap<Key, Compiler>>> = OnceLock::new();
-    let key = (std::env::var_os("TRITON_METAL_CLANG"), std::env::var_os("PATH"));
+    let key = (
+        std::env::var_os("TRITON_METAL_CLANG"),
+        std::env::var_os("PATH"),
+    );
     let found = FOUND.get_or_init(Default::default);
     if let Some(c) = lock(found).get(&key) {
         return Ok(c.clone());
     }
     let path = compiler_path()?;
-    let out = Command::new(&path)
-        .arg("--version")
-        .output()
-        .map_err(|e| CpuError::CompilerUnusable { path: path.clone(), reason: e.to_string() })?;
+    let out =
+        Command::new(&path)
+            .arg("--version")
+            .output()
+            .map_err(|e| CpuError::CompilerUnusable {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
     let version = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() || !version.contains("clang") {
         return Err(CpuError::CompilerUnusable {

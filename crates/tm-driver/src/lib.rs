@@ -61,6 +61,12 @@ pub fn debug_enabled() -> bool {
     *ON.get_or_init(|| std::env::var("TRITON_METAL_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
+/// `TRITON_METAL_SYNTAX_CHECK=1` checks every generated kernel's address spaces
+/// (the test suite turns it on).
+fn syntax_check_enabled() -> bool {
+    std::env::var("TRITON_METAL_SYNTAX_CHECK").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
 fn log(kernel: &str, stage: &str, d: Duration) {
     if debug_enabled() {
         eprintln!("[triton_metal] {kernel}: {stage} {:.3} ms", d.as_secs_f64() * 1e3);
@@ -102,6 +108,14 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
         other => CompileError::Resources(format!("kernel '{}': {other}", req.source.name)),
     })?;
     stage("msl", t);
+    if syntax_check_enabled() {
+        // The address-space check Metal would do (clang in C++-for-OpenCL mode).
+        let t = Instant::now();
+        tm_cpu::syntax_check(&msl.source).map_err(|e| {
+            CompileError::Resources(format!("internal error: kernel '{}' fails the Metal address-space check: {e}", req.source.name))
+        })?;
+        stage("address-space check", t);
+    }
     Ok(CompiledKernel {
         name: req.source.name.clone(),
         ttir,
