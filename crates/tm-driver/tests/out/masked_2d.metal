@@ -1,0 +1,112 @@
+// triton_metal: kernel scale_rows, num_warps=4
+#include <metal_stdlib>
+using namespace metal;
+
+template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) ? T(0) : (b == T(-1) ? T(U(0) - U(a)) : T(a / b)); }
+template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
+template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
+template <typename T> inline T tm_urem(T a, T b) { return b == T(0) ? T(0) : T(a % b); }
+// Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
+inline float tm_erf(float x) {
+    float ax = fabs(x);
+    if (ax < 0.5f) {
+        float x2 = x * x;
+        return x * 1.1283791671f * (1.0f + x2 * (-0.3333333333f + x2 * (0.1f + x2 * (-0.0238095238f + x2 * 0.0046296296f))));
+    }
+    float t = 1.0f / (1.0f + 0.5f * ax);
+    float y = t * exp(-ax * ax - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
+    return x >= 0.0f ? 1.0f - y : y - 1.0f;
+}
+
+struct scale_rows_args {
+    int M;
+    int N;
+    int stride;
+};
+static_assert(sizeof(scale_rows_args) == 12, "argument struct layout");
+
+kernel void scale_rows(
+    device half* x_ptr [[buffer(0)]],
+    device float* y_ptr [[buffer(1)]],
+    constant scale_rows_args& args [[buffer(2)]],
+    uint3 tm_pid [[threadgroup_position_in_grid]],
+    uint3 tm_nprog [[threadgroups_per_grid]],
+    uint tm_tid [[thread_index_in_threadgroup]],
+    uint tm_lane [[thread_index_in_simdgroup]],
+    uint tm_sg [[simdgroup_index_in_threadgroup]]) {
+    const uint L0_t0 = (((tm_sg / 1u) % 4u) * 2u + ((tm_lane / 16u) % 2u));
+    const uint L0_t1 = (((tm_sg / 1u) % 1u) * 16u + ((tm_lane / 1u) % 16u));
+    const bool L0_own = true;
+    const uint L1_t0 = (((tm_sg / 1u) % 4u) * 2u + ((tm_lane / 16u) % 2u));
+    const uint L1_t1 = (((tm_sg / 1u) % 1u) * 16u + ((tm_lane / 1u) % 16u));
+    const bool L1_own = (L1_t1 * 1u < 1u);
+    const uint L2_t0 = (((tm_sg / 1u) % 4u) * 2u + ((tm_lane / 16u) % 2u));
+    const uint L2_t1 = (((tm_sg / 1u) % 1u) * 16u + ((tm_lane / 1u) % 16u));
+    const bool L2_own = (L2_t0 * 1u < 1u);
+    const uint L3_t0 = (((tm_sg / 1u) % 4u) * 2u + ((tm_lane / 16u) % 2u));
+    const uint L3_t1 = (((tm_sg / 1u) % 1u) * 16u + ((tm_lane / 1u) % 16u));
+    const bool L3_own = (L3_t0 * 1u < 1u);
+    const uint L4_t0 = (((tm_sg / 1u) % 4u) * 2u + ((tm_lane / 16u) % 2u));
+    const uint L4_t1 = (((tm_sg / 1u) % 1u) * 16u + ((tm_lane / 1u) % 16u));
+    const bool L4_own = (L4_t1 * 1u < 1u);
+    const int v5 = (int)tm_pid.x;
+    const int v7 = (int)((uint)v5 * (uint)32);
+    int v8[4];
+    for (uint r = 0; r < 4u; ++r) v8[r] = 0 + (int)((((r / 1u) % 4u) / 1u) * 8u + L4_t0 * 1u + (((r / 1u) % 4u) % 1u));
+    int v10[4];
+    for (uint r = 0; r < 4u; ++r) v10[r] = (int)((uint)v7 + (uint)v8[r]);
+    int v11[4];
+    for (uint r = 0; r < 4u; ++r) v11[r] = 0 + (int)((((r / 1u) % 4u) / 4u) * 64u + L3_t1 * 4u + (((r / 1u) % 4u) % 4u));
+    bool v14[4];
+    for (uint r = 0; r < 4u; ++r) v14[r] = (v10[r] < args.M);
+    bool v17[4];
+    for (uint r = 0; r < 4u; ++r) v17[r] = (v11[r] < args.N);
+    bool v18[16];
+    for (uint r = 0; r < 16u; ++r) v18[r] = v14[((r / 4u) % 4u) * 1u];
+    bool v19[16];
+    for (uint r = 0; r < 16u; ++r) v19[r] = v17[((r / 1u) % 4u) * 1u];
+    bool v20[16];
+    for (uint r = 0; r < 16u; ++r) v20[r] = (v18[r] && v19[r]);
+    int v23[4];
+    for (uint r = 0; r < 4u; ++r) v23[r] = (int)((uint)v10[r] * (uint)args.stride);
+    device half* v25[4];
+    for (uint r = 0; r < 4u; ++r) v25[r] = (x_ptr + v23[r]);
+    device half* v27[16];
+    for (uint r = 0; r < 16u; ++r) v27[r] = v25[((r / 4u) % 4u) * 1u];
+    int v28[16];
+    for (uint r = 0; r < 16u; ++r) v28[r] = v11[((r / 1u) % 4u) * 1u];
+    device half* v29[16];
+    for (uint r = 0; r < 16u; ++r) v29[r] = (v27[r] + v28[r]);
+    half v32[16];
+    for (uint r = 0; r < 16u; ++r) v32[r] = v20[r] ? *(v29[r]) : (half)(0e0f);
+    float v54[16];
+    for (uint r = 0; r < 16u; ++r) v54[r] = 0e0f;
+    for (int v46 = 0; v46 < 3; v46 += 1) {
+        float v48[16];
+        for (uint r = 0; r < 16u; ++r) v48[r] = (float)(v32[r]);
+        float v49[16];
+        for (uint r = 0; r < 16u; ++r) v49[r] = exp(v48[r]);
+        const float v50 = (float)(v46);
+        float v52[16];
+        for (uint r = 0; r < 16u; ++r) v52[r] = (v49[r] * v50);
+        float v53[16];
+        for (uint r = 0; r < 16u; ++r) v53[r] = (v54[r] + v52[r]);
+        for (uint r = 0; r < 16u; ++r) v54[r] = v53[r];
+    }
+    const bool v56 = (args.M > 5);
+    float v60[16];
+    if (v56) {
+        float v59[16];
+        for (uint r = 0; r < 16u; ++r) v59[r] = (v54[r] * 2e0f);
+        for (uint r = 0; r < 16u; ++r) v60[r] = v59[r];
+    } else {
+        for (uint r = 0; r < 16u; ++r) v60[r] = v54[r];
+    }
+    device float* v65[4];
+    for (uint r = 0; r < 4u; ++r) v65[r] = (y_ptr + v23[r]);
+    device float* v67[16];
+    for (uint r = 0; r < 16u; ++r) v67[r] = v65[((r / 4u) % 4u) * 1u];
+    device float* v69[16];
+    for (uint r = 0; r < 16u; ++r) v69[r] = (v67[r] + v28[r]);
+    for (uint r = 0; r < 16u; ++r) if (L0_own && v20[r]) *(v69[r]) = v60[r];
+}

@@ -1,0 +1,92 @@
+// triton_metal: kernel add_kernel, num_warps=4
+#include <metal_stdlib>
+using namespace metal;
+
+template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) ? T(0) : (b == T(-1) ? T(U(0) - U(a)) : T(a / b)); }
+template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
+template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
+template <typename T> inline T tm_urem(T a, T b) { return b == T(0) ? T(0) : T(a % b); }
+// Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
+inline float tm_erf(float x) {
+    float ax = fabs(x);
+    if (ax < 0.5f) {
+        float x2 = x * x;
+        return x * 1.1283791671f * (1.0f + x2 * (-0.3333333333f + x2 * (0.1f + x2 * (-0.0238095238f + x2 * 0.0046296296f))));
+    }
+    float t = 1.0f / (1.0f + 0.5f * ax);
+    float y = t * exp(-ax * ax - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
+    return x >= 0.0f ? 1.0f - y : y - 1.0f;
+}
+
+struct add_kernel_args {
+    int n;
+};
+static_assert(sizeof(add_kernel_args) == 4, "argument struct layout");
+
+kernel void add_kernel(
+    device float* x_ptr [[buffer(0)]],
+    device float* y_ptr [[buffer(1)]],
+    device float* out_ptr [[buffer(2)]],
+    constant add_kernel_args& args [[buffer(3)]],
+    uint3 tm_pid [[threadgroup_position_in_grid]],
+    uint3 tm_nprog [[threadgroups_per_grid]],
+    uint tm_tid [[thread_index_in_threadgroup]],
+    uint tm_lane [[thread_index_in_simdgroup]],
+    uint tm_sg [[simdgroup_index_in_threadgroup]]) {
+    const uint L0_t0 = (((tm_sg / 1u) % 4u) * 32u + ((tm_lane / 1u) % 32u));
+    const bool L0_own = true;
+    const int v4 = (int)tm_pid.x;
+    const int v6 = (int)((uint)v4 * (uint)1024);
+    int v7[8];
+    for (uint r = 0; r < 8u; ++r) v7[r] = 0 + (int)((((r / 1u) % 8u) / 4u) * 512u + L0_t0 * 4u + (((r / 1u) % 8u) % 4u));
+    int v9[8];
+    for (uint r = 0; r < 8u; ++r) v9[r] = (int)((uint)v6 + (uint)v7[r]);
+    bool v11[8];
+    for (uint r = 0; r < 8u; ++r) v11[r] = (v9[r] < args.n);
+    device float* v13[8];
+    for (uint r = 0; r < 8u; ++r) v13[r] = (x_ptr + v9[r]);
+    float v14[8];
+    for (uint r = 0; r < 8u; r += 4u) {
+        if (v11[r]) {
+            const float4 t = *((device const float4*)(v13[r]));
+            v14[r + 0u] = t[0];
+            v14[r + 1u] = t[1];
+            v14[r + 2u] = t[2];
+            v14[r + 3u] = t[3];
+        } else {
+            v14[r + 0u] = 0e0f;
+            v14[r + 1u] = 0e0f;
+            v14[r + 2u] = 0e0f;
+            v14[r + 3u] = 0e0f;
+        }
+    }
+    device float* v16[8];
+    for (uint r = 0; r < 8u; ++r) v16[r] = (y_ptr + v9[r]);
+    float v17[8];
+    for (uint r = 0; r < 8u; r += 4u) {
+        if (v11[r]) {
+            const float4 t = *((device const float4*)(v16[r]));
+            v17[r + 0u] = t[0];
+            v17[r + 1u] = t[1];
+            v17[r + 2u] = t[2];
+            v17[r + 3u] = t[3];
+        } else {
+            v17[r + 0u] = 0e0f;
+            v17[r + 1u] = 0e0f;
+            v17[r + 2u] = 0e0f;
+            v17[r + 3u] = 0e0f;
+        }
+    }
+    device float* v19[8];
+    for (uint r = 0; r < 8u; ++r) v19[r] = (out_ptr + v9[r]);
+    float v20[8];
+    for (uint r = 0; r < 8u; ++r) v20[r] = (v14[r] + v17[r]);
+    for (uint r = 0; r < 8u; r += 4u) if (L0_own && v11[r]) {
+        float4 t;
+        t[0] = v20[(r + 0u)];
+        t[1] = v20[(r + 1u)];
+        t[2] = v20[(r + 2u)];
+        t[3] = v20[(r + 3u)];
+        *((device float4*)(v19[r])) = t;
+    }
+}
