@@ -53,6 +53,12 @@ pub struct CpuKernel {
     _library: libloading::Library,
 }
 
+// Launches from several threads share one kernel.
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<CpuKernel>();
+};
+
 impl std::fmt::Debug for CpuKernel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CpuKernel")

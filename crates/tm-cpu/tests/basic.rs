@@ -273,3 +273,48 @@ fn compiler_is_found() {
     let path = tm_cpu::compiler_path().unwrap();
     assert!(path.exists(), "{}", path.display());
 }
+
+#[test]
+fn concurrent_compiles_share_one_kernel_and_launches_run_in_parallel() {
+    let src = msl(
+        r#"#include <metal_stdlib>
+using namespace metal;
+struct scale_args {
+    uint k;
+};
+kernel void scale(
+    device uint* p0 [[buffer(0)]],
+    constant scale_args& args [[buffer(1)]],
+    threadgroup uchar* tm_smem [[threadgroup(0)]],
+    {BUILTINS})
+{
+    threadgroup uint* s = (threadgroup uint*)tm_smem;
+    s[tm_tid] = tm_pid.x * 64 + tm_tid;
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    p0[tm_pid.x * 64 + tm_tid] = s[63 - tm_tid] * args.k + simd_sum(1u);
+}
+"#,
+        &[],
+    );
+    let abi = abi("scale", &[DType::U32], &[("k", DType::U32)], 64, 256, true);
+    let kernels: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| tm_cpu::compile(&src, &abi).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(kernels.iter().all(|k| std::sync::Arc::ptr_eq(k, &kernels[0])));
+    std::thread::scope(|s| {
+        for k in 1..=4u32 {
+            let kernel = &kernels[0];
+            let abi = &abi;
+            s.spawn(move || {
+                let mut out = vec![0u32; 64 * 50];
+                let args = pack(abi, &[ScalarValue::Int(k.into())]);
+                kernel.launch([50, 1, 1], &[ptr(&mut out)], &args).unwrap();
+                for (i, v) in out.iter().enumerate() {
+                    let mirrored = (i / 64 * 64 + 63 - i % 64) as u32;
+                    assert_eq!(*v, mirrored * k + 32, "k {k} element {i}");
+                }
+            });
+        }
+    });
+}

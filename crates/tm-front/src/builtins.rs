@@ -17,7 +17,8 @@ pub struct Args {
 
 type Bound = Vec<Option<(Val, TextRange)>>;
 
-const LANGUAGE: &[&str] = &[
+/// Every `tl.*` function the front end implements.
+pub const LANGUAGE: &[&str] = &[
     "program_id",
     "num_programs",
     "arange",

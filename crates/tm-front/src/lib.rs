@@ -8,6 +8,7 @@
 //! [`ParamSpec`]).
 
 mod builtins;
+pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;
 pub mod diag;
 mod lower;

@@ -423,32 +423,26 @@ impl<'a> Lowerer<'a> {
                 Ok(Val::Tensor(v))
             }
             Val::Const(ConstValue::Tuple(t)) if items.len() == 1 => {
-                let idx = match self.expr(items[0])? {
-                    Val::Const(c) => c.as_int(),
-                    _ => None,
-                }
-                .ok_or_else(|| self.err(sub.slice.range(), "tuple indices must be constexpr integers"))?;
-                let n = t.len() as i128;
-                let i = if idx < 0 { idx + n } else { idx };
-                t.get(usize::try_from(i).unwrap_or(usize::MAX))
-                    .cloned()
-                    .map(Val::Const)
-                    .ok_or_else(|| self.err(sub.range, format!("tuple index {idx} out of range")))
+                let vals: Vec<Val> = t.into_iter().map(Val::Const).collect();
+                self.index_tuple(vals, &sub.slice, sub.range)
             }
-            Val::Tuple(t) if items.len() == 1 => {
-                let idx = match self.expr(items[0])? {
-                    Val::Const(c) => c.as_int(),
-                    _ => None,
-                }
-                .ok_or_else(|| self.err(sub.slice.range(), "tuple indices must be constexpr integers"))?;
-                let n = t.len() as i128;
-                let i = if idx < 0 { idx + n } else { idx };
-                t.get(usize::try_from(i).unwrap_or(usize::MAX))
-                    .cloned()
-                    .ok_or_else(|| self.err(sub.range, format!("tuple index {idx} out of range")))
-            }
+            Val::Tuple(t) if items.len() == 1 => self.index_tuple(t, &sub.slice, sub.range),
             other => Err(self.err(sub.range, format!("a {} cannot be indexed", other.kind_name()))),
         }
+    }
+
+    /// `t[i]` with a constexpr integer `i` (negative counts from the end).
+    fn index_tuple(&mut self, t: Vec<Val>, index: &Expr, range: TextRange) -> R<Val> {
+        let idx = match self.expr(index)? {
+            Val::Const(c) => c.as_int(),
+            _ => None,
+        }
+        .ok_or_else(|| self.err(index.range(), "tuple indices must be constexpr integers"))?;
+        let n = t.len() as i128;
+        let i = if idx < 0 { idx + n } else { idx };
+        t.get(usize::try_from(i).unwrap_or(usize::MAX))
+            .cloned()
+            .ok_or_else(|| self.err(range, format!("tuple index {idx} out of range")))
     }
 
     fn lookup(&mut self, name: &str, range: TextRange) -> R<Val> {

@@ -225,6 +225,12 @@ fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, 
     })
 }
 
+/// Names of the `tl.*` functions the compiler implements.
+#[pyfunction]
+fn language_functions() -> Vec<&'static str> {
+    tm_driver::tm_front::LANGUAGE_FUNCTIONS.to_vec()
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("CompilationError", m.py().get_type::<CompilationError>())?;
@@ -232,6 +238,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(kernel_params, m)?)?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_function(wrap_pyfunction!(language_functions, m)?)?;
     m.add_class::<Kernel>()?;
     Ok(())
 }

@@ -73,51 +73,6 @@ class constexpr:
         return bool(self.value)
 
 
-_DEVICE_ONLY = [
-    "program_id",
-    "num_programs",
-    "arange",
-    "load",
-    "store",
-    "where",
-    "maximum",
-    "minimum",
-    "zeros",
-    "full",
-    "cdiv",
-    "static_assert",
-    "multiple_of",
-    "max_contiguous",
-    "max_constancy",
-    "range",
-    "static_range",
-    "exp",
-    "exp2",
-    "log",
-    "log2",
-    "sqrt",
-    "sqrt_rn",
-    "rsqrt",
-    "sin",
-    "cos",
-    "tan",
-    "tanh",
-    "erf",
-    "floor",
-    "ceil",
-    "abs",
-    "fma",
-    "sigmoid",
-    "fdiv",
-    "div_rn",
-    "umulhi",
-    "clamp",
-    "expand_dims",
-    "broadcast_to",
-    "broadcast",
-]
-
-
 def _device_only_functions():
     def make(name):
         def fn(*args, **kwargs):
@@ -129,4 +84,6 @@ def _device_only_functions():
         fn.__doc__ = f"``tl.{name}``: compiled by triton_metal inside @triton.jit functions."
         return fn
 
-    return {name: make(name) for name in _DEVICE_ONLY}
+    from .._core import language_functions
+
+    return {name: make(name) for name in language_functions() if name not in ("constexpr",)}
