@@ -130,6 +130,10 @@ __asm__(
 #else
 #error "tm-cpu fibers support x86_64 and aarch64 only"
 #endif
+#undef TM_STR2
+#undef TM_STR
+#undef TM_SYM
+#undef TM_HIDE
 
 namespace tm_rt {
 typedef unsigned long long u64;
@@ -176,7 +180,6 @@ struct Sink {
   char* buf;
   u64 cap;
   bool failed;
-  bool sync;
   metal::uint3 pid;
 };
 
@@ -283,11 +286,14 @@ static void report_deadlock(Group* g) {
                      "deadlock: threads wait in different barriers or simdgroup functions "
                      "(all threads of a threadgroup, or all lanes of a simdgroup, must reach the "
                      "same one):");
+  const char* sep = " ";
   for (uint i = 0; i < g->n && len > 0 && len < int(sizeof msg) - 64; ++i) {
     const Fiber& f = g->fibers[i];
     if (f.state != WAIT_TG && f.state != WAIT_SG) continue;
+    // One entry per run of consecutive threads waiting in the same place.
     if (i > 0 && g->fibers[i - 1].state == f.state && g->fibers[i - 1].op == f.op) continue;
-    len += snprintf(msg + len, sizeof msg - len, " thread %u in %s;", f.tid, op_name(f.op));
+    len += snprintf(msg + len, sizeof msg - len, "%sthread %u in %s", sep, f.tid, op_name(f.op));
+    sep = ", ";
   }
   g->cur = nullptr;
   record(msg);
@@ -349,7 +355,7 @@ static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
 static u64 scratch_bytes(uint threads) { return sizeof(Group) + u64(threads) * sizeof(Fiber) + 64; }
 
 static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke invoke) {
-  Sink sink = {L->err, L->err_cap, false, sync, metal::uint3(0)};
+  Sink sink = {L->err, L->err_cap, false, metal::uint3(0)};
   tls_sink = &sink;
   tls_group = nullptr;
   Group* g = nullptr;

@@ -298,10 +298,14 @@ kernel void scale(
     );
     let abi = abi("scale", &[DType::U32], &[("k", DType::U32)], 64, 256, true);
     let kernels: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4).map(|_| s.spawn(|| tm_cpu::compile(&src, &abi).unwrap())).collect();
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| tm_cpu::compile(&src, &abi).unwrap()))
+            .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert!(kernels.iter().all(|k| std::sync::Arc::ptr_eq(k, &kernels[0])));
+    assert!(kernels
+        .iter()
+        .all(|k| std::sync::Arc::ptr_eq(k, &kernels[0])));
     std::thread::scope(|s| {
         for k in 1..=4u32 {
             let kernel = &kernels[0];

@@ -6,8 +6,17 @@ fn missing_compiler_names_the_fix() {
     std::env::set_var("TRITON_METAL_CLANG", "/nonexistent/clang++");
     let e = tm_cpu::compiler_path().unwrap_err();
     let text = e.to_string();
-    assert!(matches!(e, tm_cpu::CpuError::CompilerNotFound { .. }), "{text}");
-    assert!(text.contains("apt-get install clang") && text.contains("/nonexistent/clang++"), "{text}");
+    assert!(
+        matches!(e, tm_cpu::CpuError::CompilerNotFound { .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("apt-get install clang") && text.contains("/nonexistent/clang++"),
+        "{text}"
+    );
     let e = tm_cpu::syntax_check("kernel void k() {}").unwrap_err();
-    assert!(matches!(e, tm_cpu::CpuError::CompilerNotFound { .. }), "{e}");
+    assert!(
+        matches!(e, tm_cpu::CpuError::CompilerNotFound { .. }),
+        "{e}"
+    );
 }

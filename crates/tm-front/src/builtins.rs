@@ -61,6 +61,13 @@ pub const LANGUAGE: &[&str] = &[
     "expand_dims",
     "broadcast_to",
     "broadcast",
+    "sum",
+    "max",
+    "min",
+    "argmax",
+    "argmin",
+    "xor_sum",
+    "reduce",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -79,10 +86,8 @@ pub fn triton_attr(name: &str) -> Option<Val> {
 
 /// Tensor methods (`x.to(...)`).
 pub fn tensor_method(name: &str) -> Option<&'static str> {
-    match name {
-        "to" => Some("to"),
-        _ => None,
-    }
+    const METHODS: &[&str] = &["to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce"];
+    METHODS.iter().find(|&&m| m == name).copied()
 }
 
 pub fn python_builtin(name: &str) -> &'static str {
@@ -110,6 +115,10 @@ fn shape_of(c: &ConstValue) -> Option<Vec<u32>> {
 
 impl Lowerer<'_> {
     /// Matches arguments to parameter names like Python does.
+    pub(crate) fn bind_args(&self, fname: &str, args: Args, names: &[&str], required: usize, range: TextRange) -> R<Bound> {
+        self.bind(fname, args, names, required, range)
+    }
+
     fn bind(&self, fname: &str, args: Args, names: &[&str], required: usize, range: TextRange) -> R<Bound> {
         let mut out: Bound = vec![None; names.len()];
         if args.pos.len() > names.len() {
@@ -164,6 +173,11 @@ impl Lowerer<'_> {
     pub fn call_builtin(&mut self, name: &'static str, recv: Option<tm_ir::ValueId>, args: Args, range: TextRange) -> R<Val> {
         let t = |v: tm_ir::ValueId| Ok(Val::Tensor(v));
         match (name, recv) {
+            ("sum" | "max" | "min" | "argmax" | "argmin" | "xor_sum" | "reduce", _)
+                if !(matches!(name, "max" | "min") && recv.is_none() && args.pos.iter().all(|(v, _)| matches!(v, Val::Const(_))) && args.pos.len() >= 2) =>
+            {
+                self.lower_reduction(name, recv, args, range)
+            }
             ("to", Some(x)) => {
                 let b = self.bind("to", args, &["dtype", "fp_downcast_rounding", "bitcast"], 1, range)?;
                 let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;

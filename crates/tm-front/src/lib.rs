@@ -12,6 +12,7 @@ pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;
 pub mod diag;
 mod lower;
+mod reduce;
 mod semantic;
 pub mod value;
 

@@ -736,6 +736,11 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// Inlines a call to another `@triton.jit` function (for combine functions).
+    pub(crate) fn call_jit_pub(&mut self, k: Arc<KernelSource>, args: crate::builtins::Args, range: TextRange) -> R<Val> {
+        self.call_jit(k, args, range)
+    }
+
     /// Inlines a call to another `@triton.jit` function.
     fn call_jit(&mut self, k: Arc<KernelSource>, args: crate::builtins::Args, range: TextRange) -> R<Val> {
         if self.frames.len() > 64 {

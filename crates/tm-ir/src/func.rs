@@ -169,6 +169,9 @@ pub enum OpKind {
     Load { has_mask: bool, has_other: bool },
     /// `tt.store`: ptr, value [, mask].
     Store { has_mask: bool },
+    /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N
+    /// scalar arguments (accumulated values, then new values) yielding N values.
+    Reduce { axis: u32 },
     /// Structured `for` over `[lb, ub)` by `step`: operands lb, ub, step, inits...;
     /// region args: induction variable then carried values; results: carried values.
     For,

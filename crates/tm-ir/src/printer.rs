@@ -196,6 +196,11 @@ impl<'a> Printer<'a> {
                 }
                 s
             }
+            OpKind::Reduce { axis } => {
+                let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
+                let tys: Vec<String> = (0..op.operands.len()).map(oty).collect();
+                format!("\"tt.reduce\"({ops}) <{{axis = {axis} : i32}}> ({}) : ({})", args.join(", "), tys.join(", "))
+            }
             OpKind::If => {
                 let tys: Vec<String> = op.results.iter().map(|&v| f.ty(v).to_string()).collect();
                 if tys.is_empty() {

@@ -28,7 +28,7 @@ fn visit(f: &mut Func, mut r: Region, scopes: &mut Vec<HashMap<Key, Vec<ValueId>
         let regions = regions.into_iter().map(|sub| visit(f, sub, scopes)).collect();
         f.op_mut(id).regions = regions;
         let op = f.op(id);
-        if !is_pure(&op.kind) || op.results.is_empty() {
+        if !is_pure(&op.kind) || op.results.is_empty() || !op.regions.is_empty() {
             kept.push(id);
             continue;
         }
