@@ -30,6 +30,9 @@ pub enum CompileError {
     /// The kernel needs more than Metal allows (threads, memory, buffer slots).
     #[error("{0}")]
     Resources(String),
+    /// A bug in triton_metal (generated code that Metal would reject).
+    #[error("{0}")]
+    Internal(String),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +115,7 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
         // The address-space check Metal would do (clang in C++-for-OpenCL mode).
         let t = Instant::now();
         tm_cpu::syntax_check(&msl.source).map_err(|e| {
-            CompileError::Resources(format!("internal error: kernel '{}' fails the Metal address-space check: {e}", req.source.name))
+            CompileError::Internal(format!("internal error: kernel '{}' fails the Metal address-space check: {e}", req.source.name))
         })?;
         stage("address-space check", t);
     }

@@ -463,6 +463,14 @@ impl Lowerer<'_> {
                     ("int", ConstValue::Float(f)) => ConstValue::Int(f.trunc() as i128),
                     ("int", c) if c.as_int().is_some() => ConstValue::Int(c.as_int().unwrap_or(0)),
                     ("float", ConstValue::Float(f)) => ConstValue::Float(*f),
+                    ("float", ConstValue::Str(text)) => match text.trim().to_ascii_lowercase().as_str() {
+                        "inf" | "+inf" | "infinity" => ConstValue::Float(f64::INFINITY),
+                        "-inf" | "-infinity" => ConstValue::Float(f64::NEG_INFINITY),
+                        "nan" | "+nan" | "-nan" => ConstValue::Float(f64::NAN),
+                        other => ConstValue::Float(
+                            other.parse().map_err(|_| self.err(range, format!("could not convert string to float: {text:?}")))?,
+                        ),
+                    },
                     ("float", c) if c.as_int().is_some() => ConstValue::Float(c.as_int().unwrap_or(0) as f64),
                     ("bool", c) => ConstValue::Bool(c.truthy()),
                     ("abs", ConstValue::Float(f)) => ConstValue::Float(f.abs()),

@@ -46,6 +46,8 @@ pub(crate) struct Emitter<'a> {
     /// Whether the kernel synchronises threads (barriers, simdgroup functions).
     pub uses_sync: bool,
     pub tmp_counter: u32,
+    /// Whether threadgroup memory was written before (a barrier must precede reuse).
+    pub smem_touched: bool,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -111,6 +113,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         smem_bytes: 0,
         uses_sync: false,
         tmp_counter: 0,
+        smem_touched: false,
     };
     em.assign_prefs();
 
@@ -213,6 +216,19 @@ template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) 
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
 template <typename T> inline T tm_urem(T a, T b) { return b == T(0) ? T(0) : T(a % b); }
+// simd_shuffle_xor for every element type (Metal's covers 16- and 32-bit types).
+inline float tm_shfl_xor(float x, ushort m) { return simd_shuffle_xor(x, m); }
+inline half tm_shfl_xor(half x, ushort m) { return simd_shuffle_xor(x, m); }
+inline int tm_shfl_xor(int x, ushort m) { return simd_shuffle_xor(x, m); }
+inline uint tm_shfl_xor(uint x, ushort m) { return simd_shuffle_xor(x, m); }
+inline short tm_shfl_xor(short x, ushort m) { return simd_shuffle_xor(x, m); }
+inline ushort tm_shfl_xor(ushort x, ushort m) { return simd_shuffle_xor(x, m); }
+inline char tm_shfl_xor(char x, ushort m) { return (char)simd_shuffle_xor((short)x, m); }
+inline uchar tm_shfl_xor(uchar x, ushort m) { return (uchar)simd_shuffle_xor((ushort)x, m); }
+inline bool tm_shfl_xor(bool x, ushort m) { return simd_shuffle_xor((ushort)x, m) != 0; }
+inline bfloat tm_shfl_xor(bfloat x, ushort m) { return as_type<bfloat>(simd_shuffle_xor(as_type<ushort>(x), m)); }
+inline ulong tm_shfl_xor(ulong x, ushort m) { uint lo = simd_shuffle_xor((uint)x, m); uint hi = simd_shuffle_xor((uint)(x >> 32), m); return ((ulong)hi << 32) | (ulong)lo; }
+inline long tm_shfl_xor(long x, ushort m) { return (long)tm_shfl_xor((ulong)x, m); }
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
     float ax = fabs(x);
@@ -302,6 +318,7 @@ impl<'a> Emitter<'a> {
             OpKind::If => self.if_op(op),
             OpKind::Yield => self.yield_op(op),
             OpKind::Store { has_mask } => self.store(op, *has_mask),
+            OpKind::Reduce { axis } => self.reduce_op(op, *axis),
             _ => {
                 let res = op.results[0];
                 let l = if self.f.ty(res).is_block() { Some(self.layout_for(res)) } else { None };
@@ -406,7 +423,7 @@ impl<'a> Emitter<'a> {
             OpKind::Select => self.elementwise(op, l, name, |a| format!("({} ? {} : {})", a[0], a[1], a[2])),
             OpKind::AddPtr => self.elementwise(op, l, name, |a| format!("({} + {})", a[0], a[1])),
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
-            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } => {
+            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } => {
                 Err(unsupported("internal: not a value op", loc))
             }
         }

@@ -17,6 +17,7 @@ mod emit;
 mod exprs;
 mod memory;
 mod prefs;
+mod reduce;
 pub mod layout;
 
 pub use emit::lower;

@@ -63,6 +63,23 @@ impl Emitter<'_> {
                             }
                         }
                     }
+                    OpKind::Reduce { axis } => {
+                        // Inputs keep their layout; the result is its slice along the axis.
+                        let l = self.anchor(op.operands[0], &mut changed);
+                        for &o in &op.operands[1..] {
+                            self.want(o, l, &mut changed);
+                        }
+                        let lin = self.layouts[l].clone();
+                        let fd = lin.embed[*axis as usize];
+                        let mut eshape = lin.eshape.clone();
+                        eshape[fd] = 1;
+                        let mut embed = lin.embed.clone();
+                        embed.remove(*axis as usize);
+                        let out = self.intern(Layout { family: lin.family, eshape, embed });
+                        for &r in &op.results {
+                            self.want(r, out, &mut changed);
+                        }
+                    }
                     OpKind::If => {
                         for (i, &res) in op.results.iter().enumerate() {
                             if !self.f.ty(res).is_block() {

@@ -120,6 +120,7 @@ fn compilation_error(py: Python<'_>, e: CompileError) -> PyErr {
             err
         }
         CompileError::Resources(m) => OutOfResources::new_err(m),
+        CompileError::Internal(m) => PyRuntimeError::new_err(m),
     }
 }
 
