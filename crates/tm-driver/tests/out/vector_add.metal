@@ -6,6 +6,19 @@ template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) 
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
 template <typename T> inline T tm_urem(T a, T b) { return b == T(0) ? T(0) : T(a % b); }
+// simd_shuffle_xor for every element type (Metal's covers 16- and 32-bit types).
+inline float tm_shfl_xor(float x, ushort m) { return simd_shuffle_xor(x, m); }
+inline half tm_shfl_xor(half x, ushort m) { return simd_shuffle_xor(x, m); }
+inline int tm_shfl_xor(int x, ushort m) { return simd_shuffle_xor(x, m); }
+inline uint tm_shfl_xor(uint x, ushort m) { return simd_shuffle_xor(x, m); }
+inline short tm_shfl_xor(short x, ushort m) { return simd_shuffle_xor(x, m); }
+inline ushort tm_shfl_xor(ushort x, ushort m) { return simd_shuffle_xor(x, m); }
+inline char tm_shfl_xor(char x, ushort m) { return (char)simd_shuffle_xor((short)x, m); }
+inline uchar tm_shfl_xor(uchar x, ushort m) { return (uchar)simd_shuffle_xor((ushort)x, m); }
+inline bool tm_shfl_xor(bool x, ushort m) { return simd_shuffle_xor((ushort)x, m) != 0; }
+inline bfloat tm_shfl_xor(bfloat x, ushort m) { return as_type<bfloat>(simd_shuffle_xor(as_type<ushort>(x), m)); }
+inline ulong tm_shfl_xor(ulong x, ushort m) { uint lo = simd_shuffle_xor((uint)x, m); uint hi = simd_shuffle_xor((uint)(x >> 32), m); return ((ulong)hi << 32) | (ulong)lo; }
+inline long tm_shfl_xor(long x, ushort m) { return (long)tm_shfl_xor((ulong)x, m); }
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
     float ax = fabs(x);
