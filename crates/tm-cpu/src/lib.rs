@@ -91,7 +91,10 @@ impl CpuKernel {
     /// The kernel reads and writes through `buffers` as the MSL says, from several threads at
     /// once: the caller must pass pointers to memory that is valid for every access the kernel
     /// makes and not used elsewhere during the launch, exactly as for a GPU buffer.
-    pub fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], args: &[u8]) -> Result<(), CpuError> {
+    ///
+    /// # Safety
+    /// Every pointer in `buffers` must be valid for all reads and writes the kernel performs.
+    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], args: &[u8]) -> Result<(), CpuError> {
         let kernel = || self.abi.kernel_name.clone();
         if buffers.len() != self.abi.buffers.len() {
             return Err(CpuError::BufferCount {

@@ -54,8 +54,8 @@ kernel void cache_probe(
     assert_eq!(cached.library_path(), first.library_path());
 
     let mut out = vec![0i32; 64];
-    cached
-        .launch([2, 1, 1], &[out.as_mut_ptr().cast()], &[])
+    unsafe { cached
+        .launch([2, 1, 1], &[out.as_mut_ptr().cast()], &[]) }
         .unwrap();
     let expected: Vec<i32> = (0..64).map(|i| (i / 32) * 1000 + i % 32).collect();
     assert_eq!(out, expected);

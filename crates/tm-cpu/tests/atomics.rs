@@ -56,7 +56,7 @@ kernel void atomics(
     let mut lock = vec![0i32];
     let mut ints = vec![0i32, -1, i32::MIN, 0, 0];
     let mut uints = vec![0u32, 0, u32::MAX, 999, 0];
-    kernel
+    unsafe { kernel
         .launch(
             [groups, 1, 1],
             &[
@@ -66,7 +66,7 @@ kernel void atomics(
                 ptr(&mut uints),
             ],
             &[],
-        )
+        ) }
         .unwrap();
     assert_eq!(sum[0], 0.5 * 64.0 * groups as f32);
     assert_eq!(lock[0], 0);
@@ -104,7 +104,7 @@ kernel void tg_atomics(
     let abi = abi("tg_atomics", &[DType::U32], &[], 128, 16, true);
     let kernel = build(&msl(src, &[]), &abi);
     let mut out = vec![0u32; 128 * 10];
-    kernel.launch([10, 1, 1], &[ptr(&mut out)], &[]).unwrap();
+    unsafe { kernel.launch([10, 1, 1], &[ptr(&mut out)], &[]) }.unwrap();
     for g in 0..10 {
         let mut tids: Vec<u32> = out[g * 128..(g + 1) * 128]
             .iter()

@@ -50,8 +50,8 @@ fn vector_add_with_scalars_and_a_masked_tail() {
         &[ScalarValue::Int(n as i128), ScalarValue::Float(1.5)],
     );
     let grid = [n.div_ceil(128) as u32, 1, 1];
-    kernel
-        .launch(grid, &[ptr(&mut x), ptr(&mut y), ptr(&mut out)], &args)
+    unsafe { kernel
+        .launch(grid, &[ptr(&mut x), ptr(&mut y), ptr(&mut out)], &args) }
         .unwrap();
     for i in 0..n {
         assert_eq!(out[i], x[i] + 1.5 * y[i], "element {i}");
@@ -81,7 +81,7 @@ kernel void grid_ids(
     let kernel = build(&msl(src, &[]), &abi);
     let grid = [3u32, 2, 4];
     let mut out = vec![0u32; 24 * 64 * 8];
-    kernel.launch(grid, &[ptr(&mut out)], &[]).unwrap();
+    unsafe { kernel.launch(grid, &[ptr(&mut out)], &[]) }.unwrap();
     for z in 0..4 {
         for y in 0..2 {
             for x in 0..3 {
@@ -115,8 +115,8 @@ kernel void iota3(
     let kernel = build(&msl(src, &[]), &abi);
     let mut out = vec![0u32; 1 << 20];
     let start = std::time::Instant::now();
-    kernel
-        .launch([(1 << 20) / 256, 1, 1], &[ptr(&mut out)], &[])
+    unsafe { kernel
+        .launch([(1 << 20) / 256, 1, 1], &[ptr(&mut out)], &[]) }
         .unwrap();
     eprintln!("1M threads (no sync): {:?}", start.elapsed());
     assert!(out.iter().enumerate().all(|(i, v)| *v == 3 * i as u32));
@@ -141,8 +141,8 @@ kernel void rev(
     let kernel = build(&msl(src, &[]), &abi);
     let mut out = vec![0u32; 1 << 20];
     let start = std::time::Instant::now();
-    kernel
-        .launch([(1 << 20) / 256, 1, 1], &[ptr(&mut out)], &[])
+    unsafe { kernel
+        .launch([(1 << 20) / 256, 1, 1], &[ptr(&mut out)], &[]) }
         .unwrap();
     eprintln!("1M threads (fibers): {:?}", start.elapsed());
     assert!(out
@@ -165,7 +165,7 @@ fn launch_arguments_are_validated() {
     let mut v = vec![0f32; 4];
     let p = ptr(&mut v);
     let args = pack(&abi, &[ScalarValue::Int(4), ScalarValue::Float(1.0)]);
-    let e = kernel.launch([1, 1, 1], &[p, p], &args).unwrap_err();
+    let e = unsafe { kernel.launch([1, 1, 1], &[p, p], &args) }.unwrap_err();
     assert!(
         matches!(
             e,
@@ -177,8 +177,8 @@ fn launch_arguments_are_validated() {
         ),
         "{e}"
     );
-    let e = kernel
-        .launch([1, 1, 1], &[p, p, p], &args[..4])
+    let e = unsafe { kernel
+        .launch([1, 1, 1], &[p, p, p], &args[..4]) }
         .unwrap_err();
     assert!(
         matches!(
@@ -191,7 +191,7 @@ fn launch_arguments_are_validated() {
         ),
         "{e}"
     );
-    let e = kernel.launch([1, 0, 1], &[p, p, p], &args).unwrap_err();
+    let e = unsafe { kernel.launch([1, 0, 1], &[p, p, p], &args) }.unwrap_err();
     assert!(matches!(e, CpuError::EmptyGrid { .. }), "{e}");
     assert!(e.to_string().contains("zero dimension"));
 }
@@ -313,7 +313,7 @@ kernel void scale(
             s.spawn(move || {
                 let mut out = vec![0u32; 64 * 50];
                 let args = pack(abi, &[ScalarValue::Int(k.into())]);
-                kernel.launch([50, 1, 1], &[ptr(&mut out)], &args).unwrap();
+                unsafe { kernel.launch([50, 1, 1], &[ptr(&mut out)], &args) }.unwrap();
                 for (i, v) in out.iter().enumerate() {
                     let mirrored = (i / 64 * 64 + 63 - i % 64) as u32;
                     assert_eq!(*v, mirrored * k + 32, "k {k} element {i}");

@@ -60,7 +60,7 @@ kernel void mma8(
     let mut c: Vec<f32> = (0..64).map(|i| i as f32).collect();
     let mut d = vec![0f32; 64];
     let mut d2 = vec![0f32; 64];
-    kernel
+    unsafe { kernel
         .launch(
             [1, 1, 1],
             &[
@@ -71,7 +71,7 @@ kernel void mma8(
                 ptr(&mut d2),
             ],
             &[],
-        )
+        ) }
         .unwrap();
     let ab = matmul(&a, &b, 8, 8, 8);
     let want: Vec<f32> = ab.iter().zip(&c).map(|(x, y)| x + y).collect();
@@ -104,8 +104,8 @@ kernel void mma_origin(
     let m: Vec<f32> = (0..256).map(|i| (i % 37) as f32 - 18.0).collect();
     let mut mh: Vec<u16> = m.iter().map(|v| tm_abi::f32_to_f16_bits(*v)).collect();
     let mut out = vec![-1f32; 256];
-    kernel
-        .launch([1, 1, 1], &[ptr(&mut mh), ptr(&mut out)], &[])
+    unsafe { kernel
+        .launch([1, 1, 1], &[ptr(&mut mh), ptr(&mut out)], &[]) }
         .unwrap();
     for r in 0..16 {
         for c in 0..16 {
@@ -166,8 +166,8 @@ kernel void gemm(
     let mut a: Vec<f32> = (0..64 * 48).map(|i| ((i * 7) % 13) as f32 - 6.0).collect();
     let mut b: Vec<f32> = (0..48 * 64).map(|i| ((i * 5) % 9) as f32 - 4.0).collect();
     let mut c = vec![f32::NAN; 64 * 64];
-    kernel
-        .launch([2, 2, 1], &[ptr(&mut a), ptr(&mut b), ptr(&mut c)], &[])
+    unsafe { kernel
+        .launch([2, 2, 1], &[ptr(&mut a), ptr(&mut b), ptr(&mut c)], &[]) }
         .unwrap();
     assert_eq!(c, matmul(&a, &b, 64, 48, 64));
 }

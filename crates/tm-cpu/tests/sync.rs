@@ -57,8 +57,8 @@ fn threadgroup_memory_tree_reduction() {
         let mut x: Vec<f32> = (0..n).map(|i| (i % 17) as f32 - 4.0).collect();
         let mut out = vec![f32::NAN; groups];
         let args = pack(&abi, &[ScalarValue::Int(n as i128)]);
-        kernel
-            .launch([groups as u32, 1, 1], &[ptr(&mut x), ptr(&mut out)], &args)
+        unsafe { kernel
+            .launch([groups as u32, 1, 1], &[ptr(&mut x), ptr(&mut out)], &args) }
             .unwrap();
         for g in 0..groups {
             let want: f32 = x[g * threads as usize..n.min((g + 1) * threads as usize)]
@@ -107,8 +107,8 @@ kernel void two_level_sum(
     let groups = 40;
     let mut x: Vec<f32> = (0..groups * 256).map(|i| ((i * 7) % 23) as f32).collect();
     let mut out = vec![0f32; groups];
-    kernel
-        .launch([groups as u32, 1, 1], &[ptr(&mut x), ptr(&mut out)], &[])
+    unsafe { kernel
+        .launch([groups as u32, 1, 1], &[ptr(&mut x), ptr(&mut out)], &[]) }
         .unwrap();
     for g in 0..groups {
         assert_eq!(
@@ -161,8 +161,8 @@ kernel void simd_ops(
     let kernel = build(&msl(src, &[]), &abi);
     let mut ints = vec![0i32; 64 * 16];
     let mut floats = vec![0f32; 64 * 6];
-    kernel
-        .launch([1, 1, 1], &[ptr(&mut ints), ptr(&mut floats)], &[])
+    unsafe { kernel
+        .launch([1, 1, 1], &[ptr(&mut ints), ptr(&mut floats)], &[]) }
         .unwrap();
     for t in 0..64usize {
         let sg = t / 32 * 32;
@@ -235,7 +235,7 @@ kernel void early_exit(
     let abi = abi("early_exit", &[DType::I32], &[], 64, 256, true);
     let kernel = build(&msl(src, &[]), &abi);
     let mut out = vec![-1i32; 64];
-    kernel.launch([1, 1, 1], &[ptr(&mut out)], &[]).unwrap();
+    unsafe { kernel.launch([1, 1, 1], &[ptr(&mut out)], &[]) }.unwrap();
     for t in 0..64 {
         let want = if t >= 40 {
             -1
@@ -250,7 +250,7 @@ fn kernel_error(src: &str, name: &str, uses_sync: bool) -> String {
     let abi = abi(name, &[DType::I32], &[], 64, 0, uses_sync);
     let kernel = build(&msl(src, &[]), &abi);
     let mut out = vec![0i32; 64];
-    match kernel.launch([3, 1, 1], &[ptr(&mut out)], &[]) {
+    match unsafe { kernel.launch([3, 1, 1], &[ptr(&mut out)], &[]) } {
         Err(e @ CpuError::Kernel { .. }) => {
             eprintln!("{e}");
             e.to_string()

@@ -74,7 +74,7 @@ kernel void small_floats(
         ptr(&mut ob),
         ptr(&mut o),
     ];
-    kernel.launch([1, 1, 1], &bufs, &[]).unwrap();
+    unsafe { kernel.launch([1, 1, 1], &bufs, &[]) }.unwrap();
     for i in 0..64 {
         let hv = f16_to_f32(h[i]);
         let bv = bf16_to_f32(b[i]);
@@ -166,8 +166,8 @@ kernel void mathfns(
     let kernel = build(&msl(src, &[]), &abi);
     let mut o = vec![0f32; 64 * 24];
     let mut q = vec![0i32; 64 * 10];
-    kernel
-        .launch([1, 1, 1], &[ptr(&mut o), ptr(&mut q)], &[])
+    unsafe { kernel
+        .launch([1, 1, 1], &[ptr(&mut o), ptr(&mut q)], &[]) }
         .unwrap();
     let rel = 2e-6;
     for t in 0..64usize {

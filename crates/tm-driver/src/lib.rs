@@ -150,7 +150,10 @@ impl CompiledKernel {
 
     /// Launches `grid` programs. `buffers` are base addresses of the pointer
     /// arguments and `scalars` the scalar arguments, each in signature order.
-    pub fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], scalars: &[ScalarValue]) -> Result<(), LaunchError> {
+    ///
+    /// # Safety
+    /// Every pointer in `buffers` must be valid for all reads and writes the kernel performs.
+    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], scalars: &[ScalarValue]) -> Result<(), LaunchError> {
         if buffers.len() != self.abi.buffers.len() {
             return Err(LaunchError::BadArguments(format!(
                 "kernel '{}' expects {} pointer arguments, got {}",
@@ -164,6 +167,7 @@ impl CompiledKernel {
         if grid.iter().any(|&g| g == 0) {
             return Ok(());
         }
-        self.cpu()?.launch(grid, buffers, &args).map_err(|e| LaunchError::Runtime(e.to_string()))
+        // SAFETY: the caller guarantees the buffers, as this function's contract says.
+        unsafe { self.cpu()?.launch(grid, buffers, &args) }.map_err(|e| LaunchError::Runtime(e.to_string()))
     }
 }

@@ -200,7 +200,10 @@ impl Kernel {
             let addrs: Vec<usize> = ptrs.iter().map(|&p| p as usize).collect();
             py.detach(move || {
                 let ptrs: Vec<*mut u8> = addrs.iter().map(|&a| a as *mut u8).collect();
-                self.inner.launch(grid, &ptrs, &vals)
+                // SAFETY: the addresses come from live arrays the Python caller passed
+                // (numpy `__array_interface__`, torch `data_ptr()`); like Triton, we trust
+                // the kernel to stay inside them.
+                unsafe { self.inner.launch(grid, &ptrs, &vals) }
             })
             .map_err(launch_error)
         })
