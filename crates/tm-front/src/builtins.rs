@@ -68,6 +68,8 @@ pub const LANGUAGE: &[&str] = &[
     "argmin",
     "xor_sum",
     "reduce",
+    "dot",
+    "pointer_type",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -93,8 +95,8 @@ pub fn tensor_method(name: &str) -> Option<&'static str> {
 pub fn python_builtin(name: &str) -> &'static str {
     match name {
         "range" => "range",
-        "min" => "min",
-        "max" => "max",
+        "min" => "py_min",
+        "max" => "py_max",
         "len" => "len",
         "int" => "int",
         "float" => "float",
@@ -173,18 +175,19 @@ impl Lowerer<'_> {
     pub fn call_builtin(&mut self, name: &'static str, recv: Option<tm_ir::ValueId>, args: Args, range: TextRange) -> R<Val> {
         let t = |v: tm_ir::ValueId| Ok(Val::Tensor(v));
         match (name, recv) {
-            ("sum" | "max" | "min" | "argmax" | "argmin" | "xor_sum" | "reduce", _)
-                if !(matches!(name, "max" | "min") && recv.is_none() && args.pos.iter().all(|(v, _)| matches!(v, Val::Const(_))) && args.pos.len() >= 2) =>
-            {
+            ("sum" | "max" | "min" | "argmax" | "argmin" | "xor_sum" | "reduce", _) => {
                 self.lower_reduction(name, recv, args, range)
             }
             ("to", Some(x)) => {
                 let b = self.bind("to", args, &["dtype", "fp_downcast_rounding", "bitcast"], 1, range)?;
-                let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;
                 let bitcast = match &b[2] {
                     Some(a) => self.const_arg("to", "bitcast", a)?.truthy(),
                     None => false,
                 };
+                if let ConstValue::PtrType(p) = self.const_arg("to", "dtype", b[0].as_ref().expect("required"))? {
+                    return t(self.bitcast(x, Elem::Ptr(p), range)?);
+                }
+                let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;
                 if bitcast {
                     t(self.bitcast(x, Elem::Scalar(d), range)?)
                 } else {
@@ -402,6 +405,12 @@ impl Lowerer<'_> {
                 let (x, y) = (self.broadcast_to(x, &shape, range)?, self.broadcast_to(y, &shape, range)?);
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
+            ("dot", _) => self.lower_dot(args, range),
+            ("pointer_type", _) => {
+                let b = self.bind(name, args, &["element_ty", "address_space", "const"], 1, range)?;
+                let d = self.dtype_arg(name, "element_ty", b[0].as_ref().expect("required"))?;
+                Ok(Val::Const(ConstValue::PtrType(d)))
+            }
             ("next_power_of_2", _) => {
                 let b = self.bind(name, args, &["n"], 1, range)?;
                 let n = self.int_arg(name, "n", b[0].as_ref().expect("required"))?;
@@ -429,13 +438,24 @@ impl Lowerer<'_> {
                 let b = self.bind(name, args, &["input", "values"], 2, range)?;
                 Ok(b[0].clone().expect("required").0)
             }
-            ("min" | "max", _) => {
+            ("py_min" | "py_max", _) => {
+                let name = &name[3..];
                 if !args.kw.is_empty() || args.pos.len() < 2 {
                     return Err(self.err(range, format!("{name}() in a kernel takes two or more positional arguments")));
                 }
                 let all_const = args.pos.iter().all(|(v, _)| matches!(v, Val::Const(_)));
                 if !all_const {
-                    return Err(self.err(range, format!("{name}() on tensors: use tl.{}imum", &name[..3])));
+                    // Python's min/max on device values mean tl.minimum/tl.maximum, as in Triton.
+                    let op = if name == "min" { BinOp::Min } else { BinOp::Max };
+                    let mut acc = self.operand(&args.pos[0].0, args.pos[0].1)?;
+                    for (v, r) in &args.pos[1..] {
+                        let o = self.operand(v, *r)?;
+                        acc = Operand::Value(self.arith(op, acc, o, false, range)?);
+                    }
+                    return match acc {
+                        Operand::Value(v) => t(v),
+                        Operand::Weak(c) => Ok(Val::Const(c)),
+                    };
                 }
                 let mut best = args.pos[0].clone();
                 for cand in &args.pos[1..] {
@@ -482,6 +502,74 @@ impl Lowerer<'_> {
             }
             _ => Err(self.err(range, format!("{name}() is not supported in kernels by triton_metal yet"))),
         }
+    }
+
+    /// `tl.dot(a, b, acc=None, input_precision=None, allow_tf32=None, max_num_imprecise_acc=None, out_dtype=tl.float32)`.
+    fn lower_dot(&mut self, args: Args, range: TextRange) -> R<Val> {
+        let names = ["input", "other", "acc", "input_precision", "allow_tf32", "max_num_imprecise_acc", "out_dtype"];
+        let b = self.bind("dot", args, &names, 2, range)?;
+        let (av, ar) = b[0].clone().expect("required");
+        let (bv, br) = b[1].clone().expect("required");
+        let (a, bb) = (self.tensor(&av, ar)?, self.tensor(&bv, br)?);
+        let (at, bt) = (self.f.ty(a).clone(), self.f.ty(bb).clone());
+        if at.rank() != 2 || bt.rank() != 2 {
+            return Err(self.err(range, format!("tl.dot needs two 2-D blocks, got {} and {} (batched 3-D dot is not supported yet)", tm_ir::describe_type(&at), tm_ir::describe_type(&bt))));
+        }
+        let (m, k, k2, n) = (at.shape[0], at.shape[1], bt.shape[0], bt.shape[1]);
+        if k != k2 {
+            return Err(self.err(range, format!("tl.dot shapes do not match: [{m}, {k}] x [{k2}, {n}]")));
+        }
+        if m < 16 || n < 16 || k < 16 {
+            return Err(self.err(range, format!("tl.dot needs M, N and K of at least 16, got M={m}, N={n}, K={k}")));
+        }
+        let (Some(da), Some(db)) = (at.dtype(), bt.dtype()) else {
+            return Err(self.err(range, "tl.dot of pointers"));
+        };
+        if da != db {
+            return Err(self.err(range, format!("tl.dot operands must have the same dtype, got {} and {}", da.language_name(), db.language_name())));
+        }
+        if let Some((Val::Const(ConstValue::Str(p)), r)) = &b[3] {
+            if !matches!(p.as_str(), "tf32" | "tf32x3" | "ieee" | "bf16x3" | "bf16x6") {
+                return Err(self.err(*r, format!("unknown input_precision '{p}' (expected tf32, tf32x3 or ieee)")));
+            }
+        }
+        let requested = match &b[6] {
+            Some((Val::Const(ConstValue::DType(d)), _)) => Some(*d),
+            Some((Val::Const(ConstValue::None), _)) | None => None,
+            Some((_, r)) => return Err(self.err(*r, "out_dtype must be a tl dtype")),
+        };
+        let out = match da {
+            DType::F16 | DType::BF16 | DType::F32 => match requested {
+                None | Some(DType::F32) => DType::F32,
+                Some(DType::F16) if da == DType::F16 => DType::F16,
+                Some(o) => return Err(self.err(range, format!("tl.dot of {} cannot produce {}", da.language_name(), o.language_name()))),
+            },
+            DType::I8 | DType::U8 => match requested {
+                None | Some(DType::F32) | Some(DType::I32) => DType::I32,
+                Some(o) => return Err(self.err(range, format!("tl.dot of {} produces int32, not {}", da.language_name(), o.language_name()))),
+            },
+            other => return Err(self.err(ar, format!("tl.dot supports float16, bfloat16, float32 and int8 operands, not {}", other.language_name()))),
+        };
+        let acc = match &b[2] {
+            None | Some((Val::Const(ConstValue::None), _)) => {
+                let z = self.const_scalar(out, &ConstValue::Int(0), range)?;
+                self.broadcast_to(z, &[m, n], range)?
+            }
+            Some((cv, cr)) => {
+                let c = self.tensor(cv, *cr)?;
+                let ct = self.f.ty(c).clone();
+                if ct.shape != [m, n] {
+                    return Err(self.err(*cr, format!("tl.dot acc must have shape [{m}, {n}], got {:?}", ct.shape)));
+                }
+                match ct.dtype() {
+                    Some(d) if d == out || (requested.is_none() && d.is_float() && out.is_float()) => c,
+                    Some(d) => return Err(self.err(*cr, format!("tl.dot acc has dtype {} but the product is {}", d.language_name(), out.language_name()))),
+                    None => return Err(self.err(*cr, "tl.dot acc of pointers")),
+                }
+            }
+        };
+        let ty = self.f.ty(acc).clone();
+        Ok(Val::Tensor(self.emit1(OpKind::Dot, vec![a, bb, acc], ty)))
     }
 
     /// A floating-point operand for a math function (Triton refuses integers).

@@ -489,7 +489,7 @@ impl<'a> Lowerer<'a> {
             Val::Tensor(v) => match attr {
                 "dtype" => match self.f.ty(v).elem {
                     tm_ir::Elem::Scalar(d) => Ok(Val::Const(ConstValue::DType(d))),
-                    tm_ir::Elem::Ptr(_) => Err(self.err(range, "pointer dtypes are not supported as values yet")),
+                    tm_ir::Elem::Ptr(d) => Ok(Val::Const(ConstValue::PtrType(d))),
                 },
                 "shape" => Ok(Val::Const(ConstValue::Tuple(
                     self.f.ty(v).shape.iter().map(|&s| ConstValue::Int(s as i128)).collect(),
@@ -498,7 +498,12 @@ impl<'a> Lowerer<'a> {
                     .map(|m| Val::Method(v, m))
                     .ok_or_else(|| self.err(range, format!("tensors have no attribute '{attr}' in triton_metal"))),
             },
+            Val::Const(ConstValue::PtrType(d)) => match attr {
+                "element_ty" => Ok(Val::Const(ConstValue::DType(d))),
+                _ => Err(self.err(range, format!("pointer types have no attribute '{attr}'"))),
+            },
             Val::Const(ConstValue::DType(d)) => match attr {
+                "element_ty" => Ok(Val::Const(ConstValue::DType(d))),
                 "primitive_bitwidth" => Ok(Val::Const(ConstValue::Int(d.bits() as i128))),
                 "is_floating" | "is_int" => Err(self.err(range, format!("dtype.{attr}() is not supported yet"))),
                 _ => Err(self.err(range, format!("dtype has no attribute '{attr}'"))),

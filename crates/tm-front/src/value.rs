@@ -15,6 +15,8 @@ pub enum ConstValue {
     Float(f64),
     Str(String),
     DType(DType),
+    /// `tl.pointer_type(d)`, e.g. the `dtype` of a pointer argument.
+    PtrType(DType),
     Tuple(Vec<ConstValue>),
 }
 
@@ -26,7 +28,7 @@ impl ConstValue {
             ConstValue::Int(_) => "int",
             ConstValue::Float(_) => "float",
             ConstValue::Str(_) => "str",
-            ConstValue::DType(_) => "dtype",
+            ConstValue::DType(_) | ConstValue::PtrType(_) => "dtype",
             ConstValue::Tuple(_) => "tuple",
         }
     }
@@ -39,7 +41,7 @@ impl ConstValue {
             ConstValue::Int(i) => *i != 0,
             ConstValue::Float(f) => *f != 0.0,
             ConstValue::Str(s) => !s.is_empty(),
-            ConstValue::DType(_) => true,
+            ConstValue::DType(_) | ConstValue::PtrType(_) => true,
             ConstValue::Tuple(t) => !t.is_empty(),
         }
     }
@@ -62,6 +64,7 @@ impl fmt::Display for ConstValue {
             ConstValue::Float(x) => write!(f, "{x:?}"),
             ConstValue::Str(s) => write!(f, "{s:?}"),
             ConstValue::DType(d) => write!(f, "tl.{}", d.language_name()),
+            ConstValue::PtrType(d) => write!(f, "tl.pointer_type(tl.{})", d.language_name()),
             ConstValue::Tuple(t) => {
                 f.write_str("(")?;
                 for (i, v) in t.iter().enumerate() {

@@ -169,6 +169,8 @@ pub enum OpKind {
     Load { has_mask: bool, has_other: bool },
     /// `tt.store`: ptr, value [, mask].
     Store { has_mask: bool },
+    /// `tt.dot`: a `[M, K]` times b `[K, N]` plus acc `[M, N]`; the result has acc's type.
+    Dot,
     /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N
     /// scalar arguments (accumulated values, then new values) yielding N values.
     Reduce { axis: u32 },

@@ -196,6 +196,7 @@ impl<'a> Printer<'a> {
                 }
                 s
             }
+            OpKind::Dot => format!("tt.dot {ops} : {} * {} -> {rty}", oty(0), oty(1)),
             OpKind::Reduce { axis } => {
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
                 let tys: Vec<String> = (0..op.operands.len()).map(oty).collect();

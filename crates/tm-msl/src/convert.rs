@@ -67,21 +67,9 @@ impl Emitter<'_> {
         self.smem_bytes = self.smem_bytes.max((ty.numel() as u32 * elem_bytes).next_multiple_of(16));
         self.uses_sync = true;
         let t = elem_decl(ty.elem, loc)?;
-        let linear = |s: &Self, layout: usize| -> String {
-            let lay = &s.layouts[layout];
-            let shape = lay.shape();
-            let mut terms = vec![];
-            let mut stride = 1u64;
-            for i in (0..shape.len()).rev() {
-                let thr = format!("L{layout}_t{}", lay.embed[i]);
-                terms.push(format!("{} * {stride}u", lay.coord_expr(i, "r", &thr)));
-                stride *= shape[i] as u64;
-            }
-            terms.join(" + ")
-        };
         let (from_regs, to_regs) = (self.layouts[*fl].regs(), self.layouts[l].regs());
-        let (wi, ri) = (linear(self, *fl), linear(self, l));
-        self.line(format!("threadgroup_barrier(mem_flags::mem_threadgroup);"));
+        let (wi, ri) = (self.linear_index(*fl, "r"), self.linear_index(l, "r"));
+        self.barrier_before_smem_write();
         self.line(format!(
             "for (uint r = 0; r < {from_regs}u; ++r) if (L{fl}_own) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r];"
         ));
@@ -89,6 +77,24 @@ impl Emitter<'_> {
         self.line(format!("{t} {name}[{to_regs}];"));
         self.line(format!("for (uint r = 0; r < {to_regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{ri}];"));
         Ok(Repr::Array { name: name.to_string(), layout: l })
+    }
+
+    /// Row-major index, in the value's own shape, of register `r` of layout `layout`.
+    pub(crate) fn linear_index(&self, layout: usize, r: &str) -> String {
+        let lay = &self.layouts[layout];
+        let shape = lay.shape();
+        let mut terms = vec![];
+        let mut stride = 1u64;
+        for i in (0..shape.len()).rev() {
+            let thr = format!("L{layout}_t{}", lay.embed[i]);
+            terms.push(format!("{} * {stride}u", lay.coord_expr(i, r, &thr)));
+            stride *= shape[i] as u64;
+        }
+        if terms.is_empty() {
+            "0u".to_string()
+        } else {
+            terms.join(" + ")
+        }
     }
 
     /// Forgets conversions declared inside a region being closed.

@@ -13,6 +13,7 @@
 pub mod dialect;
 mod control;
 mod convert;
+mod dot;
 mod emit;
 mod exprs;
 mod memory;

@@ -1,0 +1,161 @@
+"""tl.dot on simdgroup matrices, executed on the CPU executor against numpy:
+tutorial-03-style matmul (grouped ordering, ragged masks, pointer increments
+in the K loop, fused activation), batched matmul, flash attention forward."""
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+
+
+@triton.jit
+def leaky_relu(x):
+    return tl.where(x >= 0, x, 0.01 * x)
+
+
+@triton.jit
+def matmul_kernel(
+    a_ptr, b_ptr, c_ptr, M, N, K,
+    stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
+    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    GROUP_M: tl.constexpr, ACTIVATION: tl.constexpr,
+):
+    pid = tl.program_id(axis=0)
+    num_pid_m = tl.cdiv(M, BLOCK_M)
+    num_pid_n = tl.cdiv(N, BLOCK_N)
+    num_pid_in_group = GROUP_M * num_pid_n
+    group_id = pid // num_pid_in_group
+    first_pid_m = group_id * GROUP_M
+    group_size_m = min(num_pid_m - first_pid_m, GROUP_M)
+    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
+    pid_n = (pid % num_pid_in_group) // group_size_m
+
+    offs_am = (pid_m * BLOCK_M + tl.arange(0, BLOCK_M)) % M
+    offs_bn = (pid_n * BLOCK_N + tl.arange(0, BLOCK_N)) % N
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + (offs_am[:, None] * stride_am + offs_k[None, :] * stride_ak)
+    b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + offs_bn[None, :] * stride_bn)
+    accumulator = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BLOCK_K, other=0.0)
+        b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_K, other=0.0)
+        accumulator = tl.dot(a, b, accumulator)
+        a_ptrs += BLOCK_K * stride_ak
+        b_ptrs += BLOCK_K * stride_bk
+    if ACTIVATION == "leaky_relu":
+        accumulator = leaky_relu(accumulator)
+    c = accumulator.to(c_ptr.dtype.element_ty)
+    offs_cm = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_cn = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    c_ptrs = c_ptr + stride_cm * offs_cm[:, None] + stride_cn * offs_cn[None, :]
+    c_mask = (offs_cm[:, None] < M) & (offs_cn[None, :] < N)
+    tl.store(c_ptrs, c, mask=c_mask)
+
+
+def matmul(a, b, out_dtype, activation="", BM=32, BN=32, BK=16, num_warps=4):
+    M, K = a.shape
+    _, N = b.shape
+    c = np.zeros((M, N), out_dtype)
+    grid = lambda meta: (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
+    k = matmul_kernel[grid](
+        a, b, c, M, N, K,
+        a.strides[0] // a.itemsize, a.strides[1] // a.itemsize,
+        b.strides[0] // b.itemsize, b.strides[1] // b.itemsize,
+        c.strides[0] // c.itemsize, c.strides[1] // c.itemsize,
+        BLOCK_M=BM, BLOCK_N=BN, BLOCK_K=BK, GROUP_M=4, ACTIVATION=activation, num_warps=num_warps,
+    )
+    return c, k
+
+
+@pytest.mark.parametrize("M,N,K", [(32, 32, 16), (64, 48, 40), (100, 70, 33), (17, 130, 64)])
+def test_matmul_fp16_in_fp32_acc_fp16_out(M, N, K):
+    rng = np.random.default_rng(M + N + K)
+    a = rng.standard_normal((M, K)).astype(np.float16)
+    b = rng.standard_normal((K, N)).astype(np.float16)
+    c, k = matmul(a, b, np.float16)
+    ref = a.astype(np.float32) @ b.astype(np.float32)
+    np.testing.assert_allclose(c.astype(np.float32), ref, rtol=1e-2, atol=1e-2)
+    assert "simdgroup_multiply_accumulate" in k.asm["msl"]
+
+
+@pytest.mark.parametrize("num_warps", [1, 2, 4, 8])
+@pytest.mark.parametrize("BM,BN,BK", [(16, 16, 16), (64, 32, 32), (32, 64, 16)])
+def test_matmul_fp32_tiles_and_warps(num_warps, BM, BN, BK):
+    rng = np.random.default_rng(1)
+    a = rng.standard_normal((70, 45)).astype(np.float32)
+    b = rng.standard_normal((45, 90)).astype(np.float32)
+    c, _ = matmul(a, b, np.float32, BM=BM, BN=BN, BK=BK, num_warps=num_warps)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_matmul_transposed_operand_and_leaky_relu():
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((48, 40)).astype(np.float32)
+    bt = rng.standard_normal((56, 40)).astype(np.float32)
+    b = bt.T  # a strided view: stride_bk = 1, stride_bn = 40
+    c, _ = matmul(a, b, np.float32, activation="leaky_relu")
+    ref = a @ b
+    np.testing.assert_allclose(c, np.where(ref >= 0, ref, 0.01 * ref), rtol=1e-4, atol=1e-4)
+
+
+@triton.jit
+def int8_dot(a_ptr, b_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(a_ptr + rm[:, None] * K + rk[None, :])
+    b = tl.load(b_ptr + rk[:, None] * N + rn[None, :])
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], tl.dot(a, b))
+
+
+def test_int8_dot_accumulates_in_int32():
+    rng = np.random.default_rng(3)
+    a = rng.integers(-128, 128, (32, 64)).astype(np.int8)
+    b = rng.integers(-128, 128, (64, 16)).astype(np.int8)
+    c = np.zeros((32, 16), np.int32)
+    int8_dot[(1,)](a, b, c, M=32, N=16, K=64)
+    np.testing.assert_array_equal(c, a.astype(np.int32) @ b.astype(np.int32))
+
+
+@triton.jit
+def batched_matmul(a_ptr, b_ptr, c_ptr, M, N, K, sab, sam, sak, sbb, sbk, sbn, scb, scm, scn,
+                   BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    batch = tl.program_id(2)
+    rm = pid_m * BM + tl.arange(0, BM)
+    rn = pid_n * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for k0 in range(0, K, BK):
+        a = tl.load(a_ptr + batch * sab + rm[:, None] * sam + (k0 + rk)[None, :] * sak,
+                    mask=(rm[:, None] < M) & ((k0 + rk)[None, :] < K), other=0.0)
+        b = tl.load(b_ptr + batch * sbb + (k0 + rk)[:, None] * sbk + rn[None, :] * sbn,
+                    mask=((k0 + rk)[:, None] < K) & (rn[None, :] < N), other=0.0)
+        acc += tl.dot(a, b)
+    tl.store(c_ptr + batch * scb + rm[:, None] * scm + rn[None, :] * scn, acc,
+             mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+def test_batched_matmul_over_program_id_2():
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((3, 40, 24)).astype(np.float32)
+    b = rng.standard_normal((3, 24, 36)).astype(np.float32)
+    c = np.zeros((3, 40, 36), np.float32)
+    s = lambda x: [st // 4 for st in x.strides]
+    batched_matmul[(2, 2, 3)](a, b, c, 40, 36, 24, *s(a), *s(b), *s(c), BM=32, BN=32, BK=16)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+
+
+def test_dot_shape_errors():
+    from triton_metal.compiler.errors import CompilationError
+
+    @triton.jit
+    def small(a_ptr, c_ptr):
+        r = tl.arange(0, 8)
+        a = tl.load(a_ptr + r[:, None] * 8 + r[None, :])
+        tl.store(c_ptr + r[:, None] * 8 + r[None, :], tl.dot(a, a))
+
+    with pytest.raises(CompilationError, match="at least 16"):
+        small[(1,)](np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
