@@ -159,3 +159,60 @@ def test_dot_shape_errors():
 
     with pytest.raises(CompilationError, match="at least 16"):
         small[(1,)](np.zeros((8, 8), np.float32), np.zeros((8, 8), np.float32))
+
+
+@triton.jit
+def attn_fwd(Q, K, V, Out, sm_scale, stride_h, stride_m, N_CTX,
+             HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, CAUSAL: tl.constexpr):
+    start_m = tl.program_id(0)
+    off_h = tl.program_id(1)
+    offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    base = off_h * stride_h
+    q = tl.load(Q + base + offs_m[:, None] * stride_m + offs_d[None, :], mask=offs_m[:, None] < N_CTX, other=0.0)
+    m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
+    l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
+    qk_scale = sm_scale * 1.44269504
+    if CAUSAL:
+        hi = min((start_m + 1) * BLOCK_M, N_CTX)
+    else:
+        hi = N_CTX
+    for start_n in range(0, hi, BLOCK_N):
+        cols = start_n + offs_n
+        k = tl.load(K + base + cols[None, :] * stride_m + offs_d[:, None], mask=cols[None, :] < N_CTX, other=0.0)
+        qk = tl.dot(q, k) * qk_scale
+        mask = cols[None, :] < N_CTX
+        if CAUSAL:
+            mask = mask & (offs_m[:, None] >= cols[None, :])
+        qk = tl.where(mask, qk, -1.0e6)
+        m_ij = tl.maximum(m_i, tl.max(qk, 1))
+        p = tl.math.exp2(qk - m_ij[:, None])
+        alpha = tl.math.exp2(m_i - m_ij)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(V + base + cols[:, None] * stride_m + offs_d[None, :], mask=cols[:, None] < N_CTX, other=0.0)
+        acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+        m_i = m_ij
+    acc = acc / l_i[:, None]
+    tl.store(Out + base + offs_m[:, None] * stride_m + offs_d[None, :], acc.to(Out.dtype.element_ty),
+             mask=offs_m[:, None] < N_CTX)
+
+
+@pytest.mark.parametrize("causal", [False, True])
+@pytest.mark.parametrize("n_ctx", [64, 100])
+def test_flash_attention_forward(causal, n_ctx):
+    heads, d = 2, 64
+    rng = np.random.default_rng(n_ctx)
+    q, k, v = (rng.standard_normal((heads, n_ctx, d)).astype(np.float16) for _ in range(3))
+    out = np.zeros_like(q)
+    scale = 1.0 / np.sqrt(d)
+    attn_fwd[(triton.cdiv(n_ctx, 32), heads)](q, k, v, out, scale, n_ctx * d, d, n_ctx,
+                                              HEAD_DIM=d, BLOCK_M=32, BLOCK_N=32, CAUSAL=causal)
+    qf, kf, vf = (x.astype(np.float32) for x in (q, k, v))
+    s = qf @ kf.transpose(0, 2, 1) * scale
+    if causal:
+        s = np.where(np.tril(np.ones((n_ctx, n_ctx), bool)), s, -np.inf)
+    p = np.exp(s - s.max(-1, keepdims=True))
+    ref = (p / p.sum(-1, keepdims=True)) @ vf
+    np.testing.assert_allclose(out.astype(np.float32), ref, rtol=2e-2, atol=2e-2)

@@ -15,7 +15,7 @@ from triton_metal.compiler.errors import CompilationError
 @triton.jit
 def uses_list(x_ptr, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
-    bad = [1, 2]
+    bad = {1: 2}
     tl.store(x_ptr + offs, offs)
 
 
@@ -25,10 +25,10 @@ def test_unsupported_syntax_names_file_line_and_source():
         uses_list[(1,)](x, BLOCK=16)
     e = info.value
     assert e.filename.endswith("test_errors.py")
-    assert e.source_line.strip() == "bad = [1, 2]"
+    assert e.source_line.strip() == "bad = {1: 2}"
     assert e.lineno == uses_list._first_line + 3
     msg = str(e)
-    assert "bad = [1, 2]" in msg and "^" in msg and "list" in msg
+    assert "bad = {1: 2}" in msg and "^" in msg and "dict" in msg
 
 
 @triton.jit

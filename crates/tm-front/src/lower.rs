@@ -362,6 +362,11 @@ impl<'a> Lowerer<'a> {
                 let items = t.elts.iter().map(|e| self.expr(e)).collect::<R<Vec<_>>>()?;
                 Ok(tuple_val(items))
             }
+            // Lists appear as shapes (`tl.zeros([BLOCK], ...)`); they behave as tuples.
+            Expr::List(l) => {
+                let items = l.elts.iter().map(|e| self.expr(e)).collect::<R<Vec<_>>>()?;
+                Ok(tuple_val(items))
+            }
             Expr::BinOp(b) => {
                 let l = self.expr(&b.left)?;
                 let r = self.expr(&b.right)?;

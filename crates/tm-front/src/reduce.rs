@@ -21,6 +21,10 @@ pub enum Combine {
 }
 
 impl Lowerer<'_> {
+    pub(crate) fn norm_axis_pub(&self, axis: i128, rank: usize, range: TextRange) -> R<u32> {
+        self.norm_axis(axis, rank, range)
+    }
+
     /// Normalises `axis` for a block of `rank` dims.
     fn norm_axis(&self, axis: i128, rank: usize, range: TextRange) -> R<u32> {
         let a = if axis < 0 { axis + rank as i128 } else { axis };

@@ -51,10 +51,10 @@ fn err_of(text: &str, specs: &[ParamSpec]) -> tm_front::Diagnostic {
 
 #[test]
 fn unsupported_syntax_is_located() {
-    let e = err_of("def k(x):\n    y = [1, 2]\n", &[ParamSpec::Constexpr(ConstValue::Int(1))]);
+    let e = err_of("def k(x):\n    y = {1: 2}\n", &[ParamSpec::Constexpr(ConstValue::Int(1))]);
     assert_eq!((e.line, e.col), (2, 9));
-    assert!(e.message.contains("list"), "{e}");
-    assert!(e.to_string().contains("    y = [1, 2]\n        ^"), "{e}");
+    assert!(e.message.contains("dict"), "{e}");
+    assert!(e.to_string().contains("    y = {1: 2}\n        ^"), "{e}");
 }
 
 #[test]

@@ -169,6 +169,16 @@ pub enum OpKind {
     Load { has_mask: bool, has_other: bool },
     /// `tt.store`: ptr, value [, mask].
     Store { has_mask: bool },
+    /// `tt.trans`: result dim `i` is operand dim `perm[i]`.
+    Trans(Vec<u32>),
+    /// `tt.reshape`: same elements in row-major order, another shape.
+    Reshape,
+    /// `tt.join`: two blocks of one shape to one with a new last dim of 2.
+    Join,
+    /// `tt.split`: a block whose last dim is 2 to two blocks without it.
+    Split,
+    /// `tt.cat`: two blocks concatenated along dim 0.
+    Cat,
     /// `tt.dot`: a `[M, K]` times b `[K, N]` plus acc `[M, N]`; the result has acc's type.
     Dot,
     /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N

@@ -196,6 +196,11 @@ impl<'a> Printer<'a> {
                 }
                 s
             }
+            OpKind::Trans(perm) => format!("tt.trans {ops} {{order = array<i32: {}>}} : {} -> {rty}", perm.iter().map(|p| p.to_string()).collect::<Vec<_>>().join(", "), oty(0)),
+            OpKind::Reshape => format!("tt.reshape {ops} : {} -> {rty}", oty(0)),
+            OpKind::Join => format!("tt.join {ops} : {} -> {rty}", oty(0)),
+            OpKind::Split => format!("tt.split {ops} : {} -> {rty}", oty(0)),
+            OpKind::Cat => format!("tt.cat {ops} : {} -> {rty}", oty(0)),
             OpKind::Dot => format!("tt.dot {ops} : {} * {} -> {rty}", oty(0), oty(1)),
             OpKind::Reduce { axis } => {
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();

@@ -320,6 +320,7 @@ impl<'a> Emitter<'a> {
             OpKind::Store { has_mask } => self.store(op, *has_mask),
             OpKind::Reduce { axis } => self.reduce_op(op, *axis),
             OpKind::Dot => self.dot_op(op),
+            OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => self.shape_op(op),
             _ => {
                 let res = op.results[0];
                 let l = if self.f.ty(res).is_block() { Some(self.layout_for(res)) } else { None };
@@ -424,7 +425,7 @@ impl<'a> Emitter<'a> {
             OpKind::Select => self.elementwise(op, l, name, |a| format!("({} ? {} : {})", a[0], a[1], a[2])),
             OpKind::AddPtr => self.elementwise(op, l, name, |a| format!("({} + {})", a[0], a[1])),
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
-            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot => {
+            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => {
                 Err(unsupported("internal: not a value op", loc))
             }
         }

@@ -19,6 +19,7 @@ mod exprs;
 mod memory;
 mod prefs;
 mod reduce;
+mod shape;
 pub mod layout;
 
 pub use emit::lower;

@@ -1,0 +1,110 @@
+//! Data movement between threads for ops that reorder elements: `trans`,
+//! `reshape`, `join`, `split`, `cat`. Sources are written to threadgroup
+//! memory at their position in a row-major staging order, then each thread
+//! reads the elements its result layout gives it. Uniform (splat) values need
+//! no movement.
+
+use crate::emit::{elem_decl, unsupported, Emitter, Repr, R};
+use tm_ir::{Op, OpKind, ValueId};
+
+impl Emitter<'_> {
+    /// Row-major strides of a shape.
+    fn strides(shape: &[u32]) -> Vec<u64> {
+        let mut s = vec![1u64; shape.len()];
+        for i in (0..shape.len().saturating_sub(1)).rev() {
+            s[i] = s[i + 1] * shape[i + 1] as u64;
+        }
+        s
+    }
+
+    /// Writes every element of `v` to staging memory at `index(coords or linear)`.
+    /// `index` receives, for each of v's dims, the coordinate expression, and the
+    /// row-major linear index expression.
+    fn write_staged(&mut self, v: ValueId, t: &str, index: &dyn Fn(&[String], &str) -> String) {
+        let ty = self.f.ty(v).clone();
+        let dst = format!("((threadgroup {t}*)tm_smem)");
+        match self.repr(v).clone() {
+            Repr::Array { name, layout } => {
+                let lay = self.layouts[layout].clone();
+                let regs = lay.regs();
+                let coords: Vec<String> =
+                    (0..ty.rank()).map(|i| lay.coord_expr(i, "r", &format!("L{layout}_t{}", lay.embed[i]))).collect();
+                let lin = self.linear_index(layout, "r");
+                let idx = index(&coords, &lin);
+                self.line(format!("for (uint r = 0; r < {regs}u; ++r) if (L{layout}_own) {dst}[{idx}] = {name}[r];"));
+            }
+            Repr::Splat(s) | Repr::Scalar(s) => {
+                let threads = self.num_warps * 32;
+                let numel = ty.numel();
+                let strides = Self::strides(&ty.shape);
+                let coords: Vec<String> = (0..ty.rank())
+                    .map(|i| format!("((i / {}u) % {}u)", strides[i], ty.shape[i]))
+                    .collect();
+                let idx = index(&coords, "i");
+                self.line(format!("for (uint i = tm_tid; i < {numel}u; i += {threads}u) {dst}[{idx}] = {s};"));
+            }
+        }
+    }
+
+    /// Reads result `res` from staging memory: register `r` takes element `index(lin)`.
+    fn read_staged(&mut self, res: ValueId, t: &str, index: &dyn Fn(&str) -> String, loc: tm_ir::Loc) -> R<()> {
+        let ty = self.f.ty(res).clone();
+        let l = self.layout_for(res);
+        let name = format!("v{}", res.0);
+        let regs = self.declare_array(&name, &ty, l, loc)?;
+        let lin = self.linear_index(l, "r");
+        let idx = index(&lin);
+        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{idx}];"));
+        self.reprs.insert(res, Repr::Array { name, layout: l });
+        Ok(())
+    }
+
+    pub(crate) fn shape_op(&mut self, op: &Op) -> R<()> {
+        let loc = op.loc;
+        // Uniform inputs stay uniform for reorderings of one value.
+        if matches!(op.kind, OpKind::Trans(_) | OpKind::Reshape | OpKind::Split) {
+            if let Repr::Splat(s) | Repr::Scalar(s) = self.repr(op.operands[0]).clone() {
+                for &r in &op.results {
+                    self.reprs.insert(r, Repr::Splat(s.clone()));
+                }
+                return Ok(());
+            }
+        }
+        let ty = self.f.ty(op.operands[0]).clone();
+        let d = ty.dtype().ok_or_else(|| unsupported("moving blocks of pointers between threads (trans/reshape/join/cat of pointers)", loc))?;
+        let t = elem_decl(tm_ir::Elem::Scalar(d), loc)?;
+        let total: u64 = op.operands.iter().map(|&v| self.f.ty(v).numel()).sum();
+        self.smem_bytes = self.smem_bytes.max((total as u32 * d.size_bytes()).next_multiple_of(16));
+        self.barrier_before_smem_write();
+        match &op.kind {
+            OpKind::Trans(perm) => {
+                let out_shape = self.f.ty(op.results[0]).shape.clone();
+                let strides = Self::strides(&out_shape);
+                let perm = perm.clone();
+                self.write_staged(op.operands[0], &t, &|c, _| {
+                    perm.iter().enumerate().map(|(i, &p)| format!("{} * {}u", c[p as usize], strides[i])).collect::<Vec<_>>().join(" + ")
+                });
+            }
+            OpKind::Reshape | OpKind::Split => self.write_staged(op.operands[0], &t, &|_, lin| lin.to_string()),
+            OpKind::Join => {
+                self.write_staged(op.operands[0], &t, &|_, lin| format!("({lin}) * 2u"));
+                self.write_staged(op.operands[1], &t, &|_, lin| format!("({lin}) * 2u + 1u"));
+            }
+            OpKind::Cat => {
+                let n = ty.numel();
+                self.write_staged(op.operands[0], &t, &|_, lin| lin.to_string());
+                self.write_staged(op.operands[1], &t, &|_, lin| format!("({lin}) + {n}u"));
+            }
+            _ => return Err(unsupported("internal: not a shape op", loc)),
+        }
+        self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+        match &op.kind {
+            OpKind::Split => {
+                self.read_staged(op.results[0], &t, &|lin| format!("({lin}) * 2u"), loc)?;
+                self.read_staged(op.results[1], &t, &|lin| format!("({lin}) * 2u + 1u"), loc)?;
+            }
+            _ => self.read_staged(op.results[0], &t, &|lin| lin.to_string(), loc)?,
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,54 @@
+"""Shape manipulation executed on the CPU executor against numpy: trans,
+permute, reshape/view/ravel, join/split, cat, *_like."""
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+
+
+@triton.jit
+def shapes_kernel(x_ptr, out_ptr, M: tl.constexpr, N: tl.constexpr, OP: tl.constexpr):
+    offs = tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :]
+    x = tl.load(x_ptr + offs)
+    if OP == "trans":
+        y = tl.trans(x)
+        tl.store(out_ptr + tl.arange(0, N)[:, None] * M + tl.arange(0, M)[None, :], y)
+    elif OP == "permute":
+        y = tl.permute(x, (1, 0))
+        tl.store(out_ptr + tl.arange(0, N)[:, None] * M + tl.arange(0, M)[None, :], y)
+    elif OP == "reshape":
+        y = tl.reshape(x, (N, M))
+        tl.store(out_ptr + tl.arange(0, N)[:, None] * M + tl.arange(0, M)[None, :], y)
+    elif OP == "ravel":
+        y = tl.ravel(x)
+        tl.store(out_ptr + tl.arange(0, M * N), y + 1)
+    elif OP == "cat":
+        y = tl.cat(x, x * 2)
+        tl.store(out_ptr + tl.arange(0, 2 * M)[:, None] * N + tl.arange(0, N)[None, :], y)
+    else:
+        j = tl.join(x, x + 100)
+        a, b = tl.split(j)
+        tl.store(out_ptr + offs, b - a + tl.zeros_like(x) + tl.full_like(x, 1))
+
+
+EXPECTED = {
+    "trans": lambda x: x.T,
+    "permute": lambda x: x.T,
+    "reshape": lambda x: x.reshape(x.shape[1], x.shape[0]),
+    "ravel": lambda x: x.ravel() + 1,
+    "cat": lambda x: np.concatenate([x, x * 2]),
+    "join_split": lambda x: np.full_like(x, 101),
+}
+
+
+@pytest.mark.parametrize("op", sorted(EXPECTED))
+@pytest.mark.parametrize("M,N", [(16, 32), (64, 8)])
+@pytest.mark.parametrize("num_warps", [1, 4])
+def test_shape_ops(op, M, N, num_warps):
+    x = np.random.default_rng(0).standard_normal((M, N)).astype(np.float32)
+    expected = EXPECTED[op](x)
+    out = np.zeros(expected.size, np.float32)
+    shapes_kernel[(1,)](x, out, M=M, N=N, OP=op, num_warps=num_warps)
+    np.testing.assert_allclose(out.reshape(expected.shape), expected, rtol=1e-6)
