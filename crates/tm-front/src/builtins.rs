@@ -80,6 +80,15 @@ pub const LANGUAGE: &[&str] = &[
     "cat",
     "zeros_like",
     "full_like",
+    "atomic_add",
+    "atomic_max",
+    "atomic_min",
+    "atomic_and",
+    "atomic_or",
+    "atomic_xor",
+    "atomic_xchg",
+    "atomic_cas",
+    "debug_barrier",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -417,6 +426,8 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            (n, _) if n.starts_with("atomic_") => self.lower_atomic(n, args, range),
+            ("debug_barrier", _) => Ok(self.lower_debug_barrier()),
             ("trans" | "permute" | "reshape" | "view" | "ravel" | "join" | "split" | "cat" | "zeros_like" | "full_like", _) => {
                 self.lower_shape_op(name, recv, args, range)
             }

@@ -256,6 +256,109 @@ impl Lowerer<'_> {
         Ok(Flow::Next)
     }
 
+    pub(crate) fn while_stmt(&mut self, w: &ast::StmtWhile) -> R<Flow> {
+        if !w.orelse.is_empty() {
+            return Err(self.err(w.range, "`while ... else` is not supported"));
+        }
+        let mut names = vec![];
+        assigned_names(&w.body, &mut names);
+        let before = self.locals().clone();
+        let mut carried: Vec<(String, Type)> = vec![];
+        for n in &names {
+            if let Some(t) = before.get(n).and_then(|v| self.carried_type(v)) {
+                carried.push((n.clone(), t));
+            }
+        }
+        // Dry run: find the types the body gives carried names.
+        for _attempt in 0..2 {
+            self.bind_carried(&carried);
+            let (_, after) = self.lower_region(&w.body, w.range)?;
+            *self.locals() = before.clone();
+            let mut changed = false;
+            for (n, t) in carried.iter_mut() {
+                if let Some(Val::Tensor(v)) = after.get(n) {
+                    let nt = self.f.ty(*v).clone();
+                    if nt != *t {
+                        if matches!(before.get(n), Some(Val::Const(_))) && !t.is_block() {
+                            *t = nt;
+                            changed = true;
+                        } else {
+                            return Err(self.err(w.range, format!("loop-carried variable '{n}' changes type inside the loop")));
+                        }
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        let mut inits = vec![];
+        for (n, t) in &carried {
+            let v = before.get(n).cloned().expect("carried names exist before the loop");
+            let x = if t.elem.is_ptr() {
+                self.tensor(&v, w.range)?
+            } else {
+                let o = self.operand(&v, w.range)?;
+                self.materialize(&o, t.dtype().unwrap_or(DType::I32), w.range)?
+            };
+            inits.push(self.broadcast_to(x, &t.shape, w.range)?);
+        }
+        // The condition region.
+        let cond_args = self.bind_carried(&carried);
+        self.blocks.push(vec![]);
+        let cond = (|| {
+            let c = self.expr(&w.test)?;
+            let c = self.tensor(&c, w.test.range())?;
+            if self.f.ty(c).is_block() {
+                return Err(self.err(w.test.range(), "`while` needs a scalar condition, not a block"));
+            }
+            self.to_bool(c, w.test.range())
+        })();
+        let mut cond_ops = self.blocks.pop().unwrap_or_default();
+        let c = cond?;
+        cond_ops.push(self.f.create_op(OpKind::Yield, vec![c], vec![], vec![], self.loc));
+        *self.locals() = before.clone();
+        // The body region.
+        let body_args = self.bind_carried(&carried);
+        let (mut body_ops, after) = self.lower_region(&w.body, w.range)?;
+        let mut yields = vec![];
+        for ((n, t), &arg) in carried.iter().zip(&body_args) {
+            let v = match after.get(n) {
+                Some(Val::Tensor(v)) => *v,
+                _ => arg,
+            };
+            if self.f.ty(v) != t {
+                return Err(self.err(w.range, format!("loop-carried variable '{n}' changes type inside the loop")));
+            }
+            yields.push(v);
+        }
+        body_ops.push(self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc));
+        let types: Vec<Type> = carried.iter().map(|(_, t)| t.clone()).collect();
+        let op = self.emit(
+            OpKind::While,
+            inits,
+            types,
+            vec![Region { args: cond_args, ops: cond_ops }, Region { args: body_args, ops: body_ops }],
+        );
+        let results = self.f.op(op).results.clone();
+        *self.locals() = before;
+        for ((n, _), r) in carried.iter().zip(results) {
+            self.locals().insert(n.clone(), Val::Tensor(r));
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Fresh region arguments for carried values, bound to their names.
+    fn bind_carried(&mut self, carried: &[(String, Type)]) -> Vec<ValueId> {
+        let mut args = vec![];
+        for (n, t) in carried {
+            let a = self.f.new_value(t.clone(), ValueDef::RegionArg);
+            self.locals().insert(n.clone(), Val::Tensor(a));
+            args.push(a);
+        }
+        args
+    }
+
     pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val) -> R<Flow> {
         let c = self.tensor(&cond, i.test.range())?;
         if self.f.ty(c).is_block() {

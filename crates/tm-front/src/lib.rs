@@ -7,6 +7,7 @@
 //! side describes globals and arguments as plain data ([`GlobalValue`],
 //! [`ParamSpec`]).
 
+mod atomics;
 mod builtins;
 pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;

@@ -263,7 +263,7 @@ impl<'a> Lowerer<'a> {
                 return Ok(Flow::Return);
             }
             Stmt::For(f) => return self.for_stmt(f),
-            Stmt::While(w) => return Err(self.err(w.range, "`while` loops are not supported yet")),
+            Stmt::While(w) => return self.while_stmt(w),
             Stmt::Assert(a) => {
                 let v = self.expr(&a.test)?;
                 match v {

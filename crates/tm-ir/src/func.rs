@@ -118,6 +118,32 @@ impl MathFn {
     }
 }
 
+/// Read-modify-write atomics (`tt.atomic_rmw`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AtomicOp {
+    Add,
+    Max,
+    Min,
+    And,
+    Or,
+    Xor,
+    Xchg,
+}
+
+impl AtomicOp {
+    pub fn name(self) -> &'static str {
+        match self {
+            AtomicOp::Add => "add",
+            AtomicOp::Max => "max",
+            AtomicOp::Min => "min",
+            AtomicOp::And => "and",
+            AtomicOp::Or => "or",
+            AtomicOp::Xor => "xor",
+            AtomicOp::Xchg => "xchg",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CastKind {
     /// Value conversion (int<->float, widen, narrow, to/from bool).
@@ -184,6 +210,17 @@ pub enum OpKind {
     /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N
     /// scalar arguments (accumulated values, then new values) yielding N values.
     Reduce { axis: u32 },
+    /// `tt.atomic_rmw`: ptr, val [, mask]; the result is the old value.
+    AtomicRmw { op: AtomicOp, has_mask: bool },
+    /// `tt.atomic_cas`: ptr, cmp, val; the result is the old value.
+    AtomicCas,
+    /// `gpu.barrier` (`tl.debug_barrier`).
+    Barrier,
+    /// `scf.while`: operands are the initial carried values; region 0 computes
+    /// the condition (its `Yield` carries one i1), region 1 is the body (its
+    /// `Yield` carries the next values). Both regions take the carried values
+    /// as arguments; the results are the values when the condition fails.
+    While,
     /// Structured `for` over `[lb, ub)` by `step`: operands lb, ub, step, inits...;
     /// region args: induction variable then carried values; results: carried values.
     For,

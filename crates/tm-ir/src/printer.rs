@@ -201,6 +201,14 @@ impl<'a> Printer<'a> {
             OpKind::Join => format!("tt.join {ops} : {} -> {rty}", oty(0)),
             OpKind::Split => format!("tt.split {ops} : {} -> {rty}", oty(0)),
             OpKind::Cat => format!("tt.cat {ops} : {} -> {rty}", oty(0)),
+            OpKind::AtomicRmw { op: a, .. } => format!("tt.atomic_rmw {}, acq_rel, gpu, {ops} : {} -> {rty}", a.name(), oty(0)),
+            OpKind::AtomicCas => format!("tt.atomic_cas acq_rel, gpu, {ops} : {} -> {rty}", oty(0)),
+            OpKind::Barrier => "gpu.barrier".to_string(),
+            OpKind::While => {
+                let tys: Vec<String> = op.results.iter().map(|&v| f.ty(v).to_string()).collect();
+                let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
+                format!("scf.while ({}) : ({}) -> ({})", args.iter().zip(op.operands.iter()).map(|(a, &i)| format!("{a} = {}", self.name(i))).collect::<Vec<_>>().join(", "), tys.join(", "), tys.join(", "))
+            }
             OpKind::Dot => format!("tt.dot {ops} : {} * {} -> {rty}", oty(0), oty(1)),
             OpKind::Reduce { axis } => {
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();

@@ -65,6 +65,34 @@ impl Emitter<'_> {
         Ok(())
     }
 
+    /// `while (true) { cond; if (!cond) break; body; next values }`.
+    pub(crate) fn while_op(&mut self, op: &Op) -> R<()> {
+        for (i, &res) in op.results.iter().enumerate() {
+            self.declare_storage(res, Some(op.operands[i]), op.loc)?;
+        }
+        for region in &op.regions {
+            for (&arg, &res) in region.args.iter().zip(&op.results) {
+                let r = self.repr(res).clone();
+                self.reprs.insert(arg, r);
+            }
+        }
+        self.line("while (true) {");
+        self.depth += 1;
+        let cond_region = &op.regions[0];
+        let (last, init) = cond_region.ops.split_last().expect("a condition region ends with its yield");
+        self.region(init)?;
+        let c = self.elem(self.f.op(*last).operands[0], "0");
+        self.line(format!("if (!({c})) break;"));
+        self.yield_targets.push(op.results.clone());
+        let body = self.region(&op.regions[1].ops);
+        self.yield_targets.pop();
+        self.leave_scope();
+        self.depth -= 1;
+        body?;
+        self.line("}");
+        Ok(())
+    }
+
     pub(crate) fn if_op(&mut self, op: &Op) -> R<()> {
         for &res in &op.results {
             self.declare_storage(res, None, op.loc)?;

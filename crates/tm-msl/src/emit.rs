@@ -48,6 +48,8 @@ pub(crate) struct Emitter<'a> {
     pub tmp_counter: u32,
     /// Whether threadgroup memory was written before (a barrier must precede reuse).
     pub smem_touched: bool,
+    /// Values some op reads.
+    pub used: std::collections::HashSet<ValueId>,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -114,6 +116,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         uses_sync: false,
         tmp_counter: 0,
         smem_touched: false,
+        used: f.ops.iter().flat_map(|o| o.operands.iter().copied()).collect(),
     };
     em.assign_prefs();
 
@@ -163,6 +166,10 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
     let _ = writeln!(out, "// triton_metal: kernel {name}, num_warps={}", opts.num_warps);
     out.push_str("#include <metal_stdlib>\nusing namespace metal;\n\n");
     out.push_str(PRELUDE);
+    if f.ops.iter().any(|o| matches!(o.kind, OpKind::AtomicRmw { .. } | OpKind::AtomicCas)) {
+        out.push_str(crate::atomics::ATOMIC_PRELUDE);
+        out.push('\n');
+    }
     if !scalars.is_empty() {
         let _ = writeln!(out, "struct {} {{", abi.args_struct_name());
         for (_, d, ident) in &scalars {
@@ -320,6 +327,13 @@ impl<'a> Emitter<'a> {
             OpKind::Store { has_mask } => self.store(op, *has_mask),
             OpKind::Reduce { axis } => self.reduce_op(op, *axis),
             OpKind::Dot => self.dot_op(op),
+            OpKind::AtomicRmw { .. } | OpKind::AtomicCas => self.atomic_op(op),
+            OpKind::Barrier => {
+                self.uses_sync = true;
+                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+                Ok(())
+            }
+            OpKind::While => self.while_op(op),
             OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => self.shape_op(op),
             _ => {
                 let res = op.results[0];
@@ -425,7 +439,8 @@ impl<'a> Emitter<'a> {
             OpKind::Select => self.elementwise(op, l, name, |a| format!("({} ? {} : {})", a[0], a[1], a[2])),
             OpKind::AddPtr => self.elementwise(op, l, name, |a| format!("({} + {})", a[0], a[1])),
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
-            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => {
+            OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat
+            | OpKind::AtomicRmw { .. } | OpKind::AtomicCas | OpKind::Barrier | OpKind::While => {
                 Err(unsupported("internal: not a value op", loc))
             }
         }

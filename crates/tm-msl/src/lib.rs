@@ -11,6 +11,7 @@
 //! Architecture invariant: this crate emits text; it never runs anything.
 
 pub mod dialect;
+mod atomics;
 mod control;
 mod convert;
 mod dot;

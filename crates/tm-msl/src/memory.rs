@@ -112,7 +112,17 @@ impl Emitter<'_> {
                 return Err(unsupported("storing different values through one address", op.loc));
             }
             let v = self.elem(op.operands[1], "0");
+            // Thread 0 stores for the program; when the program also reads memory,
+            // barriers keep that store ordered with every thread's accesses.
+            let reads = self.f.ops.iter().any(|o| matches!(o.kind, tm_ir::OpKind::Load { .. }));
+            if reads {
+                self.uses_sync = true;
+                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+            }
             self.line(format!("if ({cond}) *({p}) = {v};"));
+            if reads {
+                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+            }
             return Ok(());
         }
         let l = self.layout_for(ptr_v);

@@ -37,7 +37,7 @@ impl Emitter<'_> {
             for &id in order.iter().rev() {
                 let op = self.f.op(id);
                 match &op.kind {
-                    OpKind::Store { .. } if self.f.ty(op.operands[0]).is_block() => {
+                    OpKind::Store { .. } | OpKind::AtomicRmw { .. } | OpKind::AtomicCas if self.f.ty(op.operands[0]).is_block() => {
                         let l = self.anchor(op.operands[0], &mut changed);
                         for &o in &op.operands[1..] {
                             self.want(o, l, &mut changed);
@@ -78,6 +78,22 @@ impl Emitter<'_> {
                         let out = self.intern(Layout { family: lin.family, eshape, embed });
                         for &r in &op.results {
                             self.want(r, out, &mut changed);
+                        }
+                    }
+                    OpKind::While => {
+                        for (i, &res) in op.results.iter().enumerate() {
+                            if !self.f.ty(res).is_block() {
+                                continue;
+                            }
+                            let l = self.anchor(res, &mut changed);
+                            self.want(op.operands[i], l, &mut changed);
+                            for r in &op.regions {
+                                self.want(r.args[i], l, &mut changed);
+                            }
+                            if let Some(&y) = op.regions[1].ops.last() {
+                                let yv = self.f.op(y).operands[i];
+                                self.want(yv, l, &mut changed);
+                            }
                         }
                     }
                     OpKind::If => {

@@ -7,7 +7,19 @@ use std::collections::HashMap;
 use tm_ir::{Func, OpKind, Region, Type, ValueId};
 
 fn is_pure(k: &OpKind) -> bool {
-    !matches!(k, OpKind::Load { .. } | OpKind::Store { .. } | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Return)
+    !matches!(
+        k,
+        OpKind::Load { .. }
+            | OpKind::Store { .. }
+            | OpKind::For
+            | OpKind::If
+            | OpKind::While
+            | OpKind::Yield
+            | OpKind::Return
+            | OpKind::AtomicRmw { .. }
+            | OpKind::AtomicCas
+            | OpKind::Barrier
+    )
 }
 
 /// Key of an op: its kind (printed, which includes attributes), operands and result types.

@@ -4,7 +4,18 @@ use std::collections::HashSet;
 use tm_ir::{Func, OpKind, Region, ValueId};
 
 fn has_side_effects(k: &OpKind) -> bool {
-    matches!(k, OpKind::Store { .. } | OpKind::Return | OpKind::Yield | OpKind::For | OpKind::If)
+    matches!(
+        k,
+        OpKind::Store { .. }
+            | OpKind::Return
+            | OpKind::Yield
+            | OpKind::For
+            | OpKind::If
+            | OpKind::While
+            | OpKind::AtomicRmw { .. }
+            | OpKind::AtomicCas
+            | OpKind::Barrier
+    )
 }
 
 pub fn run(f: &mut Func) {

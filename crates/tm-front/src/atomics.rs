@@ -1,0 +1,98 @@
+//! `tl.atomic_*` and `tl.debug_barrier`. Metal updates 32-bit integers and
+//! float add atomically; float max/min become compare-and-swap loops in the
+//! lowering. Other element types are refused here with the source line.
+
+use crate::builtins::Args;
+use crate::lower::{Lowerer, R};
+use crate::value::{ConstValue, Val};
+use ruff_text_size::TextRange;
+use tm_ir::{AtomicOp, DType, Elem, OpKind};
+
+impl Lowerer<'_> {
+    pub fn lower_atomic(&mut self, name: &str, args: Args, range: TextRange) -> R<Val> {
+        let is_cas = name == "atomic_cas";
+        let names: &[&str] = if is_cas { &["pointer", "cmp", "val", "sem", "scope"] } else { &["pointer", "val", "mask", "sem", "scope"] };
+        let b = self.bind_args(name, args, names, if is_cas { 3 } else { 2 }, range)?;
+        for (i, what, allowed) in [(3, "sem", &["acquire", "release", "acq_rel", "relaxed"][..]), (4, "scope", &["gpu", "cta", "sys"][..])] {
+            match &b[i] {
+                None | Some((Val::Const(ConstValue::None), _)) => {}
+                Some((Val::Const(ConstValue::Str(s)), r)) if !allowed.contains(&s.as_str()) => {
+                    return Err(self.err(*r, format!("{what} must be one of {allowed:?}, got '{s}'")));
+                }
+                Some((Val::Const(ConstValue::Str(_)), _)) => {}
+                Some((_, r)) => return Err(self.err(*r, format!("{what} must be a string constant"))),
+            }
+        }
+        let (pv, pr) = b[0].clone().expect("required");
+        let ptr = self.tensor(&pv, pr)?;
+        let pty = self.f.ty(ptr).clone();
+        let Elem::Ptr(d) = pty.elem else {
+            return Err(self.err(pr, format!("{name} needs a pointer, got {}", tm_ir::describe_type(&pty))));
+        };
+        let op = match name {
+            "atomic_add" => Some(AtomicOp::Add),
+            "atomic_max" => Some(AtomicOp::Max),
+            "atomic_min" => Some(AtomicOp::Min),
+            "atomic_and" => Some(AtomicOp::And),
+            "atomic_or" => Some(AtomicOp::Or),
+            "atomic_xor" => Some(AtomicOp::Xor),
+            "atomic_xchg" => Some(AtomicOp::Xchg),
+            _ => None,
+        };
+        let ok = match (op, d) {
+            (_, DType::I32 | DType::U32) => true,
+            (Some(AtomicOp::Add | AtomicOp::Max | AtomicOp::Min | AtomicOp::Xchg) | None, DType::F32) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(self.err(
+                range,
+                format!(
+                    "{name} on {} is not supported on Metal (atomics update int32, uint32 and float32; bitwise ones only integers)",
+                    d.language_name()
+                ),
+            ));
+        }
+        let value = |s: &mut Self, i: usize| -> R<tm_ir::ValueId> {
+            let (v, r) = b[i].clone().expect("required");
+            let o = s.operand(&v, r)?;
+            if let Some(vd) = s.operand_dtype(&o) {
+                if vd.is_float() && d.is_int() {
+                    return Err(s.err(r, format!("{name}: a {} value cannot update an {} location without a cast", vd.language_name(), d.language_name())));
+                }
+            }
+            let x = s.materialize(&o, d, r)?;
+            if !pty.is_block() && s.f.ty(x).is_block() {
+                return Err(s.err(r, format!("{name} with a single pointer needs a single value")));
+            }
+            s.broadcast_to(x, &pty.shape, r)
+        };
+        let ty = pty.with_elem(Elem::Scalar(d));
+        if is_cas {
+            let cmp = value(self, 1)?;
+            let val = value(self, 2)?;
+            return Ok(Val::Tensor(self.emit1(OpKind::AtomicCas, vec![ptr, cmp, val], ty)));
+        }
+        let val = value(self, 1)?;
+        let mut operands = vec![ptr, val];
+        let has_mask = !matches!(&b[2], None | Some((Val::Const(ConstValue::None), _)));
+        if has_mask {
+            let (mv, mr) = b[2].clone().expect("checked");
+            let m = self.tensor(&mv, mr)?;
+            if self.f.ty(m).elem != Elem::Scalar(DType::I1) {
+                return Err(self.err(mr, "mask must be a boolean (int1) value"));
+            }
+            if !pty.is_block() && self.f.ty(m).is_block() {
+                return Err(self.err(mr, "a block mask needs a block of pointers"));
+            }
+            operands.push(self.broadcast_to(m, &pty.shape, mr)?);
+        }
+        let op = op.expect("not cas");
+        Ok(Val::Tensor(self.emit1(OpKind::AtomicRmw { op, has_mask }, operands, ty)))
+    }
+
+    pub fn lower_debug_barrier(&mut self) -> Val {
+        self.emit(OpKind::Barrier, vec![], vec![], vec![]);
+        Val::Const(ConstValue::None)
+    }
+}

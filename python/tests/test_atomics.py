@@ -1,0 +1,120 @@
+"""Atomics and locks executed on the CPU executor (threadgroups run on several
+OS threads at once, so races are real) and checked against numpy."""
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+
+
+@triton.jit
+def histogram_kernel(x_ptr, bins_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = offs < n
+    x = tl.load(x_ptr + offs, mask=m, other=0)
+    tl.atomic_add(bins_ptr + x, 1, mask=m)
+
+
+def test_histogram_with_atomic_add():
+    n = 20000
+    x = np.random.default_rng(0).integers(0, 37, n).astype(np.int32)
+    bins = np.zeros(37, np.int32)
+    histogram_kernel[(triton.cdiv(n, 256),)](x, bins, n, BLOCK=256)
+    np.testing.assert_array_equal(bins, np.bincount(x, minlength=37))
+
+
+@triton.jit
+def float_max_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=-float("inf"))
+    tl.atomic_max(out_ptr, tl.max(x, axis=0))
+    tl.atomic_min(out_ptr + 1, tl.min(tl.where(offs < n, x, float("inf")), axis=0))
+    tl.atomic_add(out_ptr + 2, tl.sum(tl.where(offs < n, x, 0.0), axis=0))
+
+
+def test_float_atomic_max_min_add_across_programs():
+    n = 10000
+    x = np.random.default_rng(1).standard_normal(n).astype(np.float32)
+    out = np.array([-np.inf, np.inf, 0.0], np.float32)
+    float_max_kernel[(triton.cdiv(n, 128),)](x, out, n, BLOCK=128)
+    assert out[0] == x.max() and out[1] == x.min()
+    np.testing.assert_allclose(out[2], x.sum(), rtol=1e-4)
+
+
+@triton.jit
+def rmw_kernel(p_ptr, old_ptr, v_ptr, OP: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    v = tl.load(v_ptr + offs)
+    if OP == "and":
+        old = tl.atomic_and(p_ptr + offs, v)
+    elif OP == "or":
+        old = tl.atomic_or(p_ptr + offs, v)
+    elif OP == "xor":
+        old = tl.atomic_xor(p_ptr + offs, v)
+    elif OP == "xchg":
+        old = tl.atomic_xchg(p_ptr + offs, v)
+    elif OP == "max":
+        old = tl.atomic_max(p_ptr + offs, v, sem="relaxed", scope="gpu")
+    elif OP == "min":
+        old = tl.atomic_min(p_ptr + offs, v)
+    else:
+        old = tl.atomic_cas(p_ptr + offs, v & 3, v)
+    tl.store(old_ptr + offs, old)
+
+
+@pytest.mark.parametrize("op", ["and", "or", "xor", "xchg", "max", "min", "cas"])
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32])
+def test_block_atomics_return_old_values(op, dtype):
+    rng = np.random.default_rng(2)
+    p = rng.integers(0, 8, 64).astype(dtype)
+    v = rng.integers(0, 8, 64).astype(dtype)
+    old = np.zeros_like(p)
+    before = p.copy()
+    rmw_kernel[(1,)](p, old, v, OP=op, BLOCK=64)
+    np.testing.assert_array_equal(old, before)
+    expected = {
+        "and": before & v, "or": before | v, "xor": before ^ v, "xchg": v,
+        "max": np.maximum(before, v), "min": np.minimum(before, v),
+        "cas": np.where(before == (v & 3), v, before),
+    }[op]
+    np.testing.assert_array_equal(p, expected)
+
+
+@triton.jit
+def locked_accumulate(lock_ptr, count_ptr, acc_ptr, x_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + pid * BLOCK + offs)
+    while tl.atomic_cas(lock_ptr, 0, 1) == 1:
+        pass
+    count = tl.load(count_ptr)
+    if count == 0:
+        tl.atomic_xchg(count_ptr, 1)
+    else:
+        x += tl.load(acc_ptr + offs)
+    tl.store(acc_ptr + offs, x)
+    tl.debug_barrier()
+    tl.atomic_xchg(lock_ptr, 0)
+
+
+def test_spin_lock_with_atomic_cas_serialises_programs():
+    programs, block = 64, 128
+    x = np.random.default_rng(3).standard_normal((programs, block)).astype(np.float32)
+    lock = np.zeros(1, np.int32)
+    count = np.zeros(1, np.int32)
+    acc = np.full(block, 1234.0, np.float32)
+    locked_accumulate[(programs,)](lock, count, acc, x, BLOCK=block)
+    np.testing.assert_allclose(acc, x.sum(axis=0), rtol=1e-5, atol=1e-5)
+    assert lock[0] == 0 and count[0] == 1
+
+
+def test_unsupported_atomic_type_is_refused():
+    from triton_metal.compiler.errors import CompilationError
+
+    @triton.jit
+    def k(p):
+        tl.atomic_add(p, 1)
+
+    with pytest.raises(CompilationError, match="int64"):
+        k[(1,)](np.zeros(1, np.int64))
