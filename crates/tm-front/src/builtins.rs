@@ -89,6 +89,12 @@ pub const LANGUAGE: &[&str] = &[
     "atomic_xchg",
     "atomic_cas",
     "debug_barrier",
+    "cumsum",
+    "cumprod",
+    "associative_scan",
+    "sort",
+    "flip",
+    "histogram",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -108,7 +114,7 @@ pub fn triton_attr(name: &str) -> Option<Val> {
 /// Tensor methods (`x.to(...)`).
 pub fn tensor_method(name: &str) -> Option<&'static str> {
     const METHODS: &[&str] =
-        &["to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce", "trans", "permute", "reshape", "view", "ravel", "split"];
+        &["to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce", "trans", "permute", "reshape", "view", "ravel", "split", "cumsum", "cumprod", "sort", "flip", "histogram"];
     METHODS.iter().find(|&&m| m == name).copied()
 }
 
@@ -426,6 +432,8 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            ("cumsum" | "cumprod" | "associative_scan", _) => self.lower_scan(name, recv, args, range),
+            ("sort" | "flip" | "histogram", _) => self.lower_sort_like(name, recv, args, range),
             (n, _) if n.starts_with("atomic_") => self.lower_atomic(n, args, range),
             ("debug_barrier", _) => Ok(self.lower_debug_barrier()),
             ("trans" | "permute" | "reshape" | "view" | "ravel" | "join" | "split" | "cat" | "zeros_like" | "full_like", _) => {

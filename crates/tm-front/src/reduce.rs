@@ -151,6 +151,138 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `tl.cumsum`, `tl.cumprod`, `tl.associative_scan`.
+    pub fn lower_scan(&mut self, name: &'static str, recv: Option<ValueId>, mut args: Args, range: TextRange) -> R<Val> {
+        if let Some(r) = recv {
+            args.pos.insert(0, (Val::Tensor(r), range));
+        }
+        let names: &[&str] = if name == "associative_scan" { &["input", "axis", "combine_fn", "reverse"] } else { &["input", "axis", "reverse", "dtype"] };
+        let b = self.bind_args(name, args, names, if name == "associative_scan" { 3 } else { 1 }, range)?;
+        let get = |key: &str| names.iter().position(|n| *n == key).and_then(|i| b[i].clone());
+        let axis = match get("axis") {
+            None => 0,
+            Some((Val::Const(c), r)) => c.as_int().ok_or_else(|| self.err(r, "axis must be an integer"))?,
+            Some((_, r)) => return Err(self.err(r, "axis must be a tl.constexpr integer")),
+        };
+        let reverse = match get("reverse") {
+            None => false,
+            Some((Val::Const(c), _)) => c.truthy(),
+            Some((_, r)) => return Err(self.err(r, "reverse must be a tl.constexpr")),
+        };
+        let (iv, ir) = get("input").expect("required");
+        let inputs: Vec<ValueId> = match &iv {
+            Val::Tuple(t) if name == "associative_scan" => t.iter().map(|v| self.tensor(v, ir)).collect::<R<_>>()?,
+            v => vec![self.tensor(v, ir)?],
+        };
+        let shape = self.f.ty(inputs[0]).shape.clone();
+        if shape.is_empty() {
+            return Err(self.err(ir, "scans need a block"));
+        }
+        for &i in &inputs {
+            if self.f.ty(i).shape != shape || self.f.ty(i).elem.is_ptr() {
+                return Err(self.err(ir, "all inputs of a scan must be numeric blocks of the same shape"));
+            }
+        }
+        let axis = self.norm_axis(axis, shape.len(), range)?;
+        let (inputs, combine) = match name {
+            "associative_scan" => {
+                let (cv, cr) = get("combine_fn").expect("required");
+                let Val::JitFunction(k) = cv else {
+                    return Err(self.err(cr, format!("the combine function of tl.associative_scan must be a @triton.jit function, got a {}", cv.kind_name())));
+                };
+                (inputs, Combine::Jit(k))
+            }
+            _ => {
+                let d = self.f.ty(inputs[0]).dtype().expect("checked");
+                let target = match get("dtype") {
+                    Some((Val::Const(ConstValue::DType(t)), _)) => t,
+                    _ => match d {
+                        DType::BF16 => DType::F32,
+                        DType::I1 | DType::I8 | DType::I16 => DType::I32,
+                        DType::U8 | DType::U16 => DType::U32,
+                        other => other,
+                    },
+                };
+                let x = self.cast(inputs[0], target, range)?;
+                (vec![x], Combine::Binary(if name == "cumsum" { BinOp::Add } else { BinOp::Mul }))
+            }
+        };
+        let dtypes: Vec<DType> = inputs.iter().map(|&v| self.f.ty(v).dtype().expect("checked")).collect();
+        self.blocks.push(vec![]);
+        let built = (|| {
+            let a: Vec<ValueId> = dtypes.iter().map(|&d| self.f.new_value(Type::scalar(d), ValueDef::RegionArg)).collect();
+            let b: Vec<ValueId> = dtypes.iter().map(|&d| self.f.new_value(Type::scalar(d), ValueDef::RegionArg)).collect();
+            let outs = self.combine_body(&combine, &a, &b, &dtypes, range)?;
+            Ok::<_, crate::Diagnostic>((a, b, outs))
+        })();
+        let mut ops = self.blocks.pop().unwrap_or_default();
+        let (a, bargs, outs) = built?;
+        ops.push(self.f.create_op(OpKind::Yield, outs, vec![], vec![], self.loc));
+        let mut region_args = a;
+        region_args.extend(bargs);
+        let types = inputs.iter().map(|&v| self.f.ty(v).clone()).collect();
+        let op = self.emit(OpKind::Scan { axis, reverse }, inputs.clone(), types, vec![Region { args: region_args, ops }]);
+        let res = self.f.op(op).results.clone();
+        Ok(if matches!(iv, Val::Tuple(_)) { Val::Tuple(res.into_iter().map(Val::Tensor).collect()) } else { Val::Tensor(res[0]) })
+    }
+
+    /// `tl.sort`, `tl.flip` (last dimension) and `tl.histogram`.
+    pub fn lower_sort_like(&mut self, name: &'static str, recv: Option<ValueId>, mut args: Args, range: TextRange) -> R<Val> {
+        if let Some(r) = recv {
+            args.pos.insert(0, (Val::Tensor(r), range));
+        }
+        if name == "histogram" {
+            let b = self.bind_args(name, args, &["input", "num_bins", "mask"], 2, range)?;
+            let (iv, ir) = b[0].clone().expect("required");
+            let x = self.tensor(&iv, ir)?;
+            let ty = self.f.ty(x).clone();
+            if ty.rank() != 1 || !ty.dtype().is_some_and(|d| d.is_int() && !d.is_bool()) {
+                return Err(self.err(ir, format!("tl.histogram needs a 1-D integer block, got {}", tm_ir::describe_type(&ty))));
+            }
+            if b[2].is_some() {
+                return Err(self.err(range, "tl.histogram's mask argument is not supported yet"));
+            }
+            let (bv, br) = b[1].clone().expect("required");
+            let bins = match bv {
+                Val::Const(c) => c.as_int().and_then(|v| u32::try_from(v).ok()).filter(|v| v.is_power_of_two()),
+                _ => None,
+            }
+            .ok_or_else(|| self.err(br, "num_bins must be a tl.constexpr power of 2"))?;
+            let x = self.cast(x, DType::I32, range)?;
+            let out = Type::block(Elem::Scalar(DType::I32), vec![bins]);
+            return Ok(Val::Tensor(self.emit1(OpKind::Histogram { bins }, vec![x], out)));
+        }
+        let names: &[&str] = if name == "sort" { &["x", "dim", "descending"] } else { &["x", "dim"] };
+        let b = self.bind_args(name, args, names, 1, range)?;
+        let (xv, xr) = b[0].clone().expect("required");
+        let x = self.tensor(&xv, xr)?;
+        let ty = self.f.ty(x).clone();
+        if ty.rank() == 0 || ty.elem.is_ptr() {
+            return Err(self.err(xr, format!("tl.{name} needs a numeric block")));
+        }
+        match &b[1] {
+            None | Some((Val::Const(ConstValue::None), _)) => {}
+            Some((Val::Const(c), r)) => {
+                let d = c.as_int().ok_or_else(|| self.err(*r, "dim must be an integer"))?;
+                if self.norm_axis(d, ty.rank(), *r)? as usize != ty.rank() - 1 {
+                    return Err(self.err(*r, format!("tl.{name} supports only the last dimension, as Triton does")));
+                }
+            }
+            Some((_, r)) => return Err(self.err(*r, "dim must be a tl.constexpr")),
+        }
+        let kind = if name == "sort" {
+            let descending = match b.get(2).cloned().flatten() {
+                None => false,
+                Some((Val::Const(c), _)) => c.truthy(),
+                Some((_, r)) => return Err(self.err(r, "descending must be a tl.constexpr")),
+            };
+            OpKind::Sort { descending }
+        } else {
+            OpKind::Flip
+        };
+        Ok(Val::Tensor(self.emit1(kind, vec![x], ty)))
+    }
+
     /// `arange` along `axis` broadcast to `shape` (the index operand of argmax).
     fn axis_indices(&mut self, shape: &[u32], axis: u32, range: TextRange) -> R<ValueId> {
         let n = shape[axis as usize];

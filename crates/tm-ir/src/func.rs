@@ -210,6 +210,15 @@ pub enum OpKind {
     /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N
     /// scalar arguments (accumulated values, then new values) yielding N values.
     Reduce { axis: u32 },
+    /// `tt.scan` along `axis` (inclusive; from the end when `reverse`), with a
+    /// combine region like `Reduce`'s (left value first).
+    Scan { axis: u32, reverse: bool },
+    /// Sort along the last dim.
+    Sort { descending: bool },
+    /// Reverse the order along the last dim.
+    Flip,
+    /// `tt.histogram`: counts of each value in `[0, bins)` of an integer block.
+    Histogram { bins: u32 },
     /// `tt.atomic_rmw`: ptr, val [, mask]; the result is the old value.
     AtomicRmw { op: AtomicOp, has_mask: bool },
     /// `tt.atomic_cas`: ptr, cmp, val; the result is the old value.

@@ -204,6 +204,13 @@ impl<'a> Printer<'a> {
             OpKind::AtomicRmw { op: a, .. } => format!("tt.atomic_rmw {}, acq_rel, gpu, {ops} : {} -> {rty}", a.name(), oty(0)),
             OpKind::AtomicCas => format!("tt.atomic_cas acq_rel, gpu, {ops} : {} -> {rty}", oty(0)),
             OpKind::Barrier => "gpu.barrier".to_string(),
+            OpKind::Scan { axis, reverse } => {
+                let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
+                format!("\"tt.scan\"({ops}) <{{axis = {axis} : i32, reverse = {reverse}}}> ({}) : {}", args.join(", "), oty(0))
+            }
+            OpKind::Sort { descending } => format!("tt.sort {ops} {{descending = {descending}}} : {rty}"),
+            OpKind::Flip => format!("tt.flip {ops} : {rty}"),
+            OpKind::Histogram { bins } => format!("tt.histogram {ops} {{bins = {bins}}} : {} -> {rty}", oty(0)),
             OpKind::While => {
                 let tys: Vec<String> = op.results.iter().map(|&v| f.ty(v).to_string()).collect();
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();

@@ -334,6 +334,7 @@ impl<'a> Emitter<'a> {
                 Ok(())
             }
             OpKind::While => self.while_op(op),
+            OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } => self.scan_like_op(op),
             OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => self.shape_op(op),
             _ => {
                 let res = op.results[0];
@@ -440,7 +441,8 @@ impl<'a> Emitter<'a> {
             OpKind::AddPtr => self.elementwise(op, l, name, |a| format!("({} + {})", a[0], a[1])),
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
             OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat
-            | OpKind::AtomicRmw { .. } | OpKind::AtomicCas | OpKind::Barrier | OpKind::While => {
+            | OpKind::AtomicRmw { .. } | OpKind::AtomicCas | OpKind::Barrier | OpKind::While
+            | OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } => {
                 Err(unsupported("internal: not a value op", loc))
             }
         }

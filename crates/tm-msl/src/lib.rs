@@ -20,6 +20,7 @@ mod exprs;
 mod memory;
 mod prefs;
 mod reduce;
+mod scan;
 mod shape;
 pub mod layout;
 

@@ -15,6 +15,11 @@ fn slot(i: usize) -> ValueId {
 }
 
 impl Emitter<'_> {
+    /// Emits `acc_i = combine(acc_i, other_i)` (for scans).
+    pub(crate) fn combine_inline(&mut self, region: &Region, acc: &[String], other: &[String]) -> R<()> {
+        self.combine(region, acc, other)
+    }
+
     /// Emits `acc_i = combine(acc_i, other_i)` for all operands, in its own scope.
     fn combine(&mut self, region: &Region, acc: &[String], other: &[String]) -> R<()> {
         let n = acc.len();

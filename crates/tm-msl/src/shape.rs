@@ -9,7 +9,7 @@ use tm_ir::{Op, OpKind, ValueId};
 
 impl Emitter<'_> {
     /// Row-major strides of a shape.
-    fn strides(shape: &[u32]) -> Vec<u64> {
+    pub(crate) fn strides(shape: &[u32]) -> Vec<u64> {
         let mut s = vec![1u64; shape.len()];
         for i in (0..shape.len().saturating_sub(1)).rev() {
             s[i] = s[i + 1] * shape[i + 1] as u64;
@@ -21,8 +21,12 @@ impl Emitter<'_> {
     /// `index` receives, for each of v's dims, the coordinate expression, and the
     /// row-major linear index expression.
     fn write_staged(&mut self, v: ValueId, t: &str, index: &dyn Fn(&[String], &str) -> String) {
+        self.write_staged_at(v, &format!("((threadgroup {t}*)tm_smem)"), index)
+    }
+
+    /// [`Self::write_staged`] into the threadgroup array `dst`.
+    pub(crate) fn write_staged_at(&mut self, v: ValueId, dst: &str, index: &dyn Fn(&[String], &str) -> String) {
         let ty = self.f.ty(v).clone();
-        let dst = format!("((threadgroup {t}*)tm_smem)");
         match self.repr(v).clone() {
             Repr::Array { name, layout } => {
                 let lay = self.layouts[layout].clone();
@@ -48,13 +52,18 @@ impl Emitter<'_> {
 
     /// Reads result `res` from staging memory: register `r` takes element `index(lin)`.
     fn read_staged(&mut self, res: ValueId, t: &str, index: &dyn Fn(&str) -> String, loc: tm_ir::Loc) -> R<()> {
+        self.read_staged_at(res, &format!("((threadgroup {t}*)tm_smem)"), index, loc)
+    }
+
+    /// [`Self::read_staged`] from the threadgroup array `src`.
+    pub(crate) fn read_staged_at(&mut self, res: ValueId, src: &str, index: &dyn Fn(&str) -> String, loc: tm_ir::Loc) -> R<()> {
         let ty = self.f.ty(res).clone();
         let l = self.layout_for(res);
         let name = format!("v{}", res.0);
         let regs = self.declare_array(&name, &ty, l, loc)?;
         let lin = self.linear_index(l, "r");
         let idx = index(&lin);
-        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{idx}];"));
+        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {src}[{idx}];"));
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())
     }
