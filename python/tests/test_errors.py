@@ -150,3 +150,40 @@ def test_debug_env_logs_compile_steps(tmp_path):
     for stage in ("ttir", "passes", "msl"):
         assert f"k: {stage}" in r.stderr
     assert " ms" in r.stderr
+
+
+@triton.jit
+def big_sort(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.sort(tl.load(x_ptr + offs)))
+
+
+def test_threadgroup_memory_over_32_kib_is_refused():
+    with pytest.raises(triton.OutOfResources, match="32 KiB"):
+        big_sort[(1,)](np.zeros(16384, np.float32), BLOCK=16384)
+
+
+def _not_jit(a, b):
+    return a + b
+
+
+@triton.jit
+def bad_reduce(x_ptr, AXIS: tl.constexpr, FN: tl.constexpr):
+    offs = tl.arange(0, 16)
+    x = tl.load(x_ptr + offs)
+    if FN:
+        y = tl.reduce(x, AXIS, _not_jit)
+    else:
+        y = tl.sum(x, axis=AXIS)
+    tl.store(x_ptr + offs, y + x)
+
+
+def test_combine_function_must_be_jit():
+    with pytest.raises(CompilationError, match="@triton.jit function") as info:
+        bad_reduce[(1,)](np.zeros(16, np.float32), AXIS=0, FN=True)
+    assert "tl.reduce(x, AXIS, _not_jit)" in info.value.source_line
+
+
+def test_reduction_axis_out_of_range():
+    with pytest.raises(CompilationError, match="axis 1 is out of range"):
+        bad_reduce[(1,)](np.zeros(16, np.float32), AXIS=1, FN=False)
