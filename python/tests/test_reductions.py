@@ -156,3 +156,23 @@ def test_row_reduction_uses_simdgroup_functions():
     k = softmax_kernel[(1,)](out, x, 1024, 1024, 1024, BLOCK=1024, num_warps=4)
     msl = k.asm["msl"]
     assert "simd_sum(" in msl and "simd_max(" in msl
+
+
+@triton.jit
+def reduce_3d(x_ptr, out_ptr, A: tl.constexpr, B: tl.constexpr, C: tl.constexpr, AXIS: tl.constexpr):
+    a = tl.arange(0, A)[:, None, None]
+    b = tl.arange(0, B)[None, :, None]
+    c = tl.arange(0, C)[None, None, :]
+    x = tl.load(x_ptr + a * B * C + b * C + c)
+    s = tl.sum(x, axis=AXIS, keep_dims=True)
+    m = tl.max(x, axis=AXIS, keep_dims=True)
+    tl.store(out_ptr + a * B * C + b * C + c, x - s + m)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+@pytest.mark.parametrize("num_warps", [1, 4])
+def test_reduce_any_axis_of_3d_block(axis, num_warps):
+    x = np.random.default_rng(11).standard_normal((4, 8, 16)).astype(np.float32)
+    out = np.zeros_like(x)
+    reduce_3d[(1,)](x, out, A=4, B=8, C=16, AXIS=axis, num_warps=num_warps)
+    np.testing.assert_allclose(out, x - x.sum(axis, keepdims=True) + x.max(axis, keepdims=True), rtol=1e-5, atol=1e-5)
