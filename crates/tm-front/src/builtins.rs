@@ -95,6 +95,11 @@ pub const LANGUAGE: &[&str] = &[
     "sort",
     "flip",
     "histogram",
+    "softmax",
+    "static_print",
+    "device_print",
+    "device_assert",
+    "PropagateNan",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -264,7 +269,90 @@ impl Lowerer<'_> {
                 let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
                 let y = self.operand(&b[1].as_ref().expect("required").0, range)?;
                 let op = if name == "maximum" { BinOp::Max } else { BinOp::Min };
-                t(self.arith(op, x, y, false, range)?)
+                let propagate = match &b[2] {
+                    Some((Val::Const(c), _)) => c.truthy(),
+                    Some((_, r)) => return Err(self.err(*r, "propagate_nan must be a tl.PropagateNan constant")),
+                    None => false,
+                };
+                let m = self.arith(op, x.clone(), y.clone(), false, range)?;
+                if !propagate || !self.f.ty(m).dtype().is_some_and(|d| d.is_float()) {
+                    return t(m);
+                }
+                // PropagateNan.ALL: a NaN in either operand gives NaN.
+                let d = self.f.ty(m).dtype().expect("float");
+                let (xv, yv, _) = self.unify(&x, &y, d, range)?;
+                let y_nan = self.compare(tm_ir::CmpPred::Ne, Operand::Value(yv), Operand::Value(yv), range)?;
+                let m = self.select(Operand::Value(y_nan), Operand::Value(yv), Operand::Value(m), range)?;
+                let x_nan = self.compare(tm_ir::CmpPred::Ne, Operand::Value(xv), Operand::Value(xv), range)?;
+                t(self.select(Operand::Value(x_nan), Operand::Value(xv), Operand::Value(m), range)?)
+            }
+            ("PropagateNan", _) => Err(self.err(range, "tl.PropagateNan is a namespace: use tl.PropagateNan.ALL or .NONE")),
+            ("softmax", _) => {
+                let b = self.bind(name, args, &["x", "dim", "keep_dims", "ieee_rounding"], 1, range)?;
+                let (xv, xr) = b[0].clone().expect("required");
+                let x = self.tensor(&xv, xr)?;
+                let dim = match &b[1] {
+                    None | Some((Val::Const(ConstValue::None), _)) => 0,
+                    Some((Val::Const(c), r)) => c.as_int().ok_or_else(|| self.err(*r, "dim must be an integer"))?,
+                    Some((_, r)) => return Err(self.err(*r, "dim must be a tl.constexpr")),
+                };
+                let keep = matches!(&b[2], Some((Val::Const(c), _)) if c.truthy());
+                let mx = self.reduce(vec![x], Some(dim), true, crate::reduce::Combine::Binary(BinOp::Max), range)?[0];
+                let z = self.arith(BinOp::Sub, Operand::Value(x), Operand::Value(mx), false, range)?;
+                let ty = self.f.ty(z).clone();
+                let num = self.emit1(OpKind::Math(MathFn::Exp), vec![z], ty);
+                let den = self.reduce(vec![num], Some(dim), true, crate::reduce::Combine::Binary(BinOp::Add), range)?[0];
+                let out = self.arith(BinOp::Div, Operand::Value(num), Operand::Value(den), true, range)?;
+                let _ = keep;
+                t(out)
+            }
+            ("static_print", _) => {
+                let parts: Vec<String> = args.pos.iter().map(|(v, _)| match v {
+                    Val::Const(ConstValue::Str(s)) => s.clone(),
+                    Val::Const(c) => c.to_string(),
+                    Val::Tensor(x) => tm_ir::describe_type(self.f.ty(*x)),
+                    other => other.kind_name().to_string(),
+                }).collect();
+                println!("{}", parts.join(" "));
+                Ok(Val::Const(ConstValue::None))
+            }
+            ("device_print", _) => {
+                let mut pos = args.pos.into_iter();
+                let prefix = match pos.next() {
+                    Some((Val::Const(ConstValue::Str(s)), _)) => s,
+                    _ => return Err(self.err(range, "device_print's first argument must be a string prefix")),
+                };
+                let hex = args.kw.iter().any(|(k, v, _)| k == "hex" && matches!(v, Val::Const(c) if c.truthy()));
+                let mut vals = vec![];
+                for (v, r) in pos {
+                    let x = self.tensor(&v, r)?;
+                    if self.f.ty(x).elem.is_ptr() {
+                        return Err(self.err(r, "device_print of pointers is not supported"));
+                    }
+                    vals.push(x);
+                }
+                self.emit(OpKind::Print { prefix, hex }, vals, vec![], vec![]);
+                Ok(Val::Const(ConstValue::None))
+            }
+            ("device_assert", _) => {
+                let b = self.bind(name, args, &["cond", "msg", "mask"], 1, range)?;
+                let (cv, cr) = b[0].clone().expect("required");
+                let msg = match &b[1] {
+                    Some((Val::Const(ConstValue::Str(s)), _)) => s.clone(),
+                    _ => String::new(),
+                };
+                if let Val::Const(c) = &cv {
+                    if !c.truthy() {
+                        return Err(self.err(cr, format!("device_assert of a constant false: {msg}")));
+                    }
+                    return Ok(Val::Const(ConstValue::None));
+                }
+                let c = self.tensor(&cv, cr)?;
+                let c = self.to_bool(c, cr)?;
+                let (line, _, text) = self.location(range);
+                let message = format!("{}:{line}: device_assert failed: {} ({})", self.filename(), if msg.is_empty() { text.trim().to_string() } else { msg }, text.trim());
+                self.emit(OpKind::Assert { message }, vec![c], vec![], vec![]);
+                Ok(Val::Const(ConstValue::None))
             }
             ("zeros" | "full", _) => {
                 let (shape_a, value, dtype_a) = if name == "zeros" {
@@ -466,10 +554,24 @@ impl Lowerer<'_> {
                 }
                 Ok(Val::Const(ConstValue::None))
             }
-            // Hints only refine the axis analysis; ignoring them never changes results.
+            // Promises about a value that feed the axis analysis (vectorisation).
             ("multiple_of" | "max_contiguous" | "max_constancy", _) => {
                 let b = self.bind(name, args, &["input", "values"], 2, range)?;
-                Ok(b[0].clone().expect("required").0)
+                let (xv, xr) = b[0].clone().expect("required");
+                let values: Vec<u64> = match self.const_arg(name, "values", b[1].as_ref().expect("required"))? {
+                    ConstValue::Tuple(t) => t.iter().map(|c| c.as_int().and_then(|v| u64::try_from(v).ok())).collect::<Option<_>>(),
+                    c => c.as_int().and_then(|v| u64::try_from(v).ok()).map(|v| vec![v]),
+                }
+                .ok_or_else(|| self.err(range, format!("{name}() values must be non-negative integers")))?;
+                let Val::Tensor(x) = xv else { return Ok(xv) };
+                let _ = xr;
+                let kind = match name {
+                    "multiple_of" => tm_ir::HintKind::MultipleOf,
+                    "max_contiguous" => tm_ir::HintKind::MaxContiguous,
+                    _ => tm_ir::HintKind::MaxConstancy,
+                };
+                let ty = self.f.ty(x).clone();
+                t(self.emit1(OpKind::Hint { kind, values }, vec![x], ty))
             }
             ("py_min" | "py_max", _) => {
                 let name = &name[3..];

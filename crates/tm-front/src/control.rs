@@ -10,6 +10,15 @@ use ruff_text_size::{Ranged, TextRange};
 use std::collections::HashMap;
 use tm_ir::{DType, OpKind, Region, Type, ValueDef, ValueId};
 
+/// Whether a `return` appears in `stmts` outside loops.
+fn contains_return(stmts: &[Stmt]) -> bool {
+    stmts.iter().any(|s| match s {
+        Stmt::Return(_) => true,
+        Stmt::If(i) => contains_return(&i.body) || i.elif_else_clauses.iter().any(|c| contains_return(&c.body)),
+        _ => false,
+    })
+}
+
 /// Names assigned anywhere in `stmts` (in first-assignment order).
 fn assigned_names(stmts: &[Stmt], out: &mut Vec<String>) {
     fn targets(e: &Expr, out: &mut Vec<String>) {
@@ -59,11 +68,22 @@ impl Lowerer<'_> {
 
     /// Lowers `body` into a fresh block, returning its ops and the names it changed.
     fn lower_region(&mut self, body: &[Stmt], range: TextRange) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
+        self.lower_region_ret(body, range, false)
+    }
+
+    /// Like `lower_region`; `allow_return` accepts an early `return` (of nothing)
+    /// ending the region, for `if` branches that absorbed the following code.
+    fn lower_region_ret(&mut self, body: &[Stmt], range: TextRange, allow_return: bool) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
         self.blocks.push(vec![]);
         let flow = self.body(body);
         let ops = self.blocks.pop().unwrap_or_default();
         if flow? == Flow::Return {
-            return Err(self.err(range, "`return` inside a loop or a runtime `if` is not supported"));
+            if !allow_return {
+                return Err(self.err(range, "`return` inside a loop is not supported"));
+            }
+            if !self.returns_nothing() {
+                return Err(self.err(range, "returning a value from inside a runtime `if` is not supported; assign it and return after the `if`"));
+            }
         }
         Ok((ops, self.locals().clone()))
     }
@@ -359,7 +379,7 @@ impl Lowerer<'_> {
         args
     }
 
-    pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val) -> R<Flow> {
+    pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val, rest: &[Stmt]) -> R<(Flow, bool)> {
         let c = self.tensor(&cond, i.test.range())?;
         if self.f.ty(c).is_block() {
             return Err(self.err(i.test.range(), "`if` needs a scalar condition, not a block; use tl.where for element-wise choices"));
@@ -379,14 +399,29 @@ impl Lowerer<'_> {
                 })],
             },
         };
+        // An early `return` in a branch: the code after the `if` belongs to the
+        // paths that do not return, so it moves into those branches.
+        let early = contains_return(&i.body) || contains_return(&else_body);
+        let (then_body, else_body) = if early {
+            let extend = |b: &[Stmt]| -> Vec<Stmt> {
+                let mut v = b.to_vec();
+                if !matches!(b.last(), Some(Stmt::Return(_))) {
+                    v.extend(rest.iter().cloned());
+                }
+                v
+            };
+            (extend(&i.body), extend(&else_body))
+        } else {
+            (i.body.clone(), else_body)
+        };
         let before = self.locals().clone();
-        let (mut then_ops, then_locals) = self.lower_region(&i.body, i.range)?;
+        let (mut then_ops, then_locals) = self.lower_region_ret(&then_body, i.range, early)?;
         *self.locals() = before.clone();
-        let (mut else_ops, else_locals) = self.lower_region(&else_body, i.range)?;
+        let (mut else_ops, else_locals) = self.lower_region_ret(&else_body, i.range, early)?;
         *self.locals() = before.clone();
         // Results: names either branch changed, defined on both paths.
         let mut names = vec![];
-        assigned_names(&i.body, &mut names);
+        assigned_names(&then_body, &mut names);
         assigned_names(&else_body, &mut names);
         let mut results: Vec<(String, ValueId, ValueId)> = vec![];
         let mut dropped = vec![];
@@ -444,7 +479,7 @@ impl Lowerer<'_> {
                 self.locals().remove(&n);
             }
         }
-        Ok(Flow::Next)
+        Ok((if early { Flow::Return } else { Flow::Next }, early))
     }
 
     /// `v` as a value of type `want`, emitting any conversion into `ops`.

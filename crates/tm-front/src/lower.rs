@@ -184,6 +184,15 @@ impl<'a> Lowerer<'a> {
         fr.sm.diag(&fr.src.name, range.start().to_usize(), msg)
     }
 
+    /// (file line, column, line text) of `range` in the function being lowered.
+    pub(crate) fn location(&self, range: TextRange) -> (u32, u32, String) {
+        self.frame_ref().sm.locate(range.start().to_usize())
+    }
+
+    pub(crate) fn filename(&self) -> String {
+        self.frame_ref().src.filename.clone()
+    }
+
     fn set_loc(&mut self, range: TextRange) {
         let (line, col, _) = self.frame_ref().sm.locate(range.start().to_usize());
         self.loc = Loc { file: self.frame_ref().file, line, col };
@@ -213,6 +222,15 @@ impl<'a> Lowerer<'a> {
                         continue;
                     }
                 }
+            }
+            // An `if` may absorb the statements after it (early `return`).
+            if let Stmt::If(ifs) = s {
+                self.set_loc(s.range());
+                let (flow, consumed) = self.if_stmt(ifs, &stmts[i + 1..])?;
+                if flow == Flow::Return || consumed {
+                    return Ok(Flow::Return);
+                }
+                continue;
             }
             if self.stmt(s)? == Flow::Return {
                 return Ok(Flow::Return);
@@ -250,7 +268,7 @@ impl<'a> Lowerer<'a> {
                 let v = self.binop(a.op, cur, rhs, a.range)?;
                 self.assign(&a.target, v)?;
             }
-            Stmt::If(i) => return self.if_stmt(i),
+            Stmt::If(i) => return self.if_stmt(i, &[]).map(|(f, _)| f),
             Stmt::Return(r) => {
                 let v = match &r.value {
                     Some(e) => self.expr(e)?,
@@ -305,28 +323,37 @@ impl<'a> Lowerer<'a> {
         }
     }
 
-    fn if_stmt(&mut self, i: &ast::StmtIf) -> R<Flow> {
+    /// An `if`; `rest` are the statements after it in the same block. Returns
+    /// the flow and whether `rest` was lowered too (inside the branches, when
+    /// a branch returns early).
+    fn if_stmt(&mut self, i: &ast::StmtIf, rest: &[Stmt]) -> R<(Flow, bool)> {
         let cond = self.expr(&i.test)?;
         let Val::Const(c) = cond else {
-            return self.runtime_if(i, cond);
+            return self.runtime_if(i, cond, rest);
         };
         if c.truthy() {
-            return self.body(&i.body);
+            return Ok((self.body(&i.body)?, false));
         }
         for clause in &i.elif_else_clauses {
             match &clause.test {
-                None => return self.body(&clause.body),
+                None => return Ok((self.body(&clause.body)?, false)),
                 Some(t) => {
                     let Val::Const(c) = self.expr(t)? else {
                         return Err(self.err(t.range(), "`elif` on a runtime value after a constexpr `if` is not supported; nest an `if` in the `else`"));
                     };
                     if c.truthy() {
-                        return self.body(&clause.body);
+                        return Ok((self.body(&clause.body)?, false));
                     }
                 }
             }
         }
-        Ok(Flow::Next)
+        Ok((Flow::Next, false))
+    }
+
+    /// Whether the function being lowered returns nothing so far (early
+    /// returns inside runtime `if`s are supported only then).
+    pub(crate) fn returns_nothing(&self) -> bool {
+        matches!(self.frame_ref().returned, None | Some(Val::Const(ConstValue::None)))
     }
 
     // ----- expressions -----
@@ -480,6 +507,11 @@ impl<'a> Lowerer<'a> {
             Val::Module(Module::Triton) => match attr {
                 "language" => Ok(Val::Module(Module::Language)),
                 _ => crate::builtins::triton_attr(attr).ok_or_else(|| self.err(range, format!("triton.{attr} is not supported in kernels"))),
+            },
+            Val::Builtin("PropagateNan") => match attr {
+                "ALL" => Ok(Val::Const(ConstValue::Int(0xFFFF))),
+                "NONE" => Ok(Val::Const(ConstValue::Int(0))),
+                _ => Err(self.err(range, format!("tl.PropagateNan has no member '{attr}'"))),
             },
             Val::Module(m @ (Module::Language | Module::Math)) => {
                 if m == Module::Language && attr == "math" {

@@ -118,6 +118,13 @@ impl MathFn {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum HintKind {
+    MultipleOf,
+    MaxContiguous,
+    MaxConstancy,
+}
+
 /// Read-modify-write atomics (`tt.atomic_rmw`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum AtomicOp {
@@ -205,6 +212,9 @@ pub enum OpKind {
     Split,
     /// `tt.cat`: two blocks concatenated along dim 0.
     Cat,
+    /// Identity carrying a programmer's promise about the value, per dim
+    /// (`tl.multiple_of`, `tl.max_contiguous`, `tl.max_constancy`).
+    Hint { kind: HintKind, values: Vec<u64> },
     /// `tt.dot`: a `[M, K]` times b `[K, N]` plus acc `[M, N]`; the result has acc's type.
     Dot,
     /// `tt.reduce` along `axis` of N same-shape blocks: one region with 2N
@@ -223,6 +233,10 @@ pub enum OpKind {
     AtomicRmw { op: AtomicOp, has_mask: bool },
     /// `tt.atomic_cas`: ptr, cmp, val; the result is the old value.
     AtomicCas,
+    /// `tt.print` (`tl.device_print`): prints every element of the operands.
+    Print { prefix: String, hex: bool },
+    /// `tt.assert` (`tl.device_assert`): fails the launch where the condition is false.
+    Assert { message: String },
     /// `gpu.barrier` (`tl.debug_barrier`).
     Barrier,
     /// `scf.while`: operands are the initial carried values; region 0 computes

@@ -204,6 +204,8 @@ impl<'a> Printer<'a> {
             OpKind::AtomicRmw { op: a, .. } => format!("tt.atomic_rmw {}, acq_rel, gpu, {ops} : {} -> {rty}", a.name(), oty(0)),
             OpKind::AtomicCas => format!("tt.atomic_cas acq_rel, gpu, {ops} : {} -> {rty}", oty(0)),
             OpKind::Barrier => "gpu.barrier".to_string(),
+            OpKind::Print { prefix, hex } => format!("tt.print {ops} {{hex = {hex}, prefix = {prefix:?}}}"),
+            OpKind::Assert { message } => format!("tt.assert {ops}, {message:?}"),
             OpKind::Scan { axis, reverse } => {
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
                 format!("\"tt.scan\"({ops}) <{{axis = {axis} : i32, reverse = {reverse}}}> ({}) : {}", args.join(", "), oty(0))
@@ -215,6 +217,15 @@ impl<'a> Printer<'a> {
                 let tys: Vec<String> = op.results.iter().map(|&v| f.ty(v).to_string()).collect();
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();
                 format!("scf.while ({}) : ({}) -> ({})", args.iter().zip(op.operands.iter()).map(|(a, &i)| format!("{a} = {}", self.name(i))).collect::<Vec<_>>().join(", "), tys.join(", "), tys.join(", "))
+            }
+            OpKind::Hint { kind, values } => {
+                let attr = match kind {
+                    HintKind::MultipleOf => "tt.divisibility",
+                    HintKind::MaxContiguous => "tt.contiguity",
+                    HintKind::MaxConstancy => "tt.constancy",
+                };
+                let v: Vec<String> = values.iter().map(|x| x.to_string()).collect();
+                format!("tt.assume {ops} {{{attr} = dense<[{}]>}} : {rty}", v.join(", "))
             }
             OpKind::Dot => format!("tt.dot {ops} : {} * {} -> {rty}", oty(0), oty(1)),
             OpKind::Reduce { axis } => {

@@ -48,6 +48,9 @@ impl Emitter<'_> {
                 | OpKind::Cast(_)
                 | OpKind::Select
                 | OpKind::AddPtr
+                | OpKind::Hint { .. }
+                | OpKind::Math(_)
+                | OpKind::MulHi
                 | OpKind::ProgramId(_)
                 | OpKind::NumPrograms(_)
         );

@@ -334,6 +334,7 @@ impl<'a> Emitter<'a> {
                 Ok(())
             }
             OpKind::While => self.while_op(op),
+            OpKind::Print { .. } | OpKind::Assert { .. } => self.debug_op(op),
             OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } => self.scan_like_op(op),
             OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => self.shape_op(op),
             _ => {
@@ -374,6 +375,10 @@ impl<'a> Emitter<'a> {
                 Ok(Repr::Array { name: name.to_string(), layout: l })
             }
             OpKind::Splat => Ok(Repr::Splat(self.elem(op.operands[0], "0"))),
+            OpKind::Hint { .. } => match l {
+                Some(l) if self.f.ty(op.operands[0]).is_block() => self.get(op.operands[0], l),
+                _ => Ok(self.repr(op.operands[0]).clone()),
+            },
             OpKind::ExpandDims(axis) => {
                 let l = l.expect("blocks have layouts");
                 let src_l = self.layouts[l].without_dim(*axis as usize);
@@ -442,7 +447,8 @@ impl<'a> Emitter<'a> {
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
             OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat
             | OpKind::AtomicRmw { .. } | OpKind::AtomicCas | OpKind::Barrier | OpKind::While
-            | OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } => {
+            | OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. }
+            | OpKind::Print { .. } | OpKind::Assert { .. } => {
                 Err(unsupported("internal: not a value op", loc))
             }
         }

@@ -14,6 +14,7 @@ pub mod dialect;
 mod atomics;
 mod control;
 mod convert;
+mod debug;
 mod dot;
 mod emit;
 mod exprs;

@@ -133,6 +133,9 @@ impl Emitter<'_> {
                             | OpKind::Cast(_)
                             | OpKind::Select
                             | OpKind::AddPtr
+                            | OpKind::Hint { .. }
+                            | OpKind::Math(_)
+                            | OpKind::MulHi
                             | OpKind::Load { .. } => {
                                 for o in operands {
                                     self.want(o, l, &mut changed);

@@ -169,6 +169,27 @@ pub fn analyze_axis_info(f: &Func) -> Vec<AxisInfo> {
                     out.divisibility[d] = gcd(x.element_div(d), y.element_div(d));
                 }
             }
+            OpKind::Hint { kind, values } => {
+                out = get(op.operands[0]);
+                for d in 0..dims {
+                    let v = values.get(d).or(values.last()).copied().unwrap_or(1).max(1);
+                    match kind {
+                        tm_ir::HintKind::MultipleOf => out.divisibility[d] = out.divisibility[d].max(v.min(MAX_DIV)),
+                        tm_ir::HintKind::MaxContiguous => out.contiguity[d] = out.contiguity[d].max(v),
+                        tm_ir::HintKind::MaxConstancy => out.constancy[d] = out.constancy[d].max(v),
+                    }
+                }
+            }
+            OpKind::Math(_) | OpKind::MulHi => {
+                let mut cst = get(op.operands[0]).constancy;
+                for &o in &op.operands[1..] {
+                    let oc = get(o).constancy;
+                    for d in 0..dims {
+                        cst[d] = gcd(cst[d], oc[d]);
+                    }
+                }
+                out.constancy = cst;
+            }
             OpKind::Unary(_) => {
                 let s = get(op.operands[0]);
                 out.constancy = s.constancy;

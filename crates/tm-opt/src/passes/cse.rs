@@ -19,6 +19,8 @@ fn is_pure(k: &OpKind) -> bool {
             | OpKind::AtomicRmw { .. }
             | OpKind::AtomicCas
             | OpKind::Barrier
+            | OpKind::Print { .. }
+            | OpKind::Assert { .. }
     )
 }
 

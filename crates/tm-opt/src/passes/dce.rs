@@ -15,6 +15,8 @@ fn has_side_effects(k: &OpKind) -> bool {
             | OpKind::AtomicRmw { .. }
             | OpKind::AtomicCas
             | OpKind::Barrier
+            | OpKind::Print { .. }
+            | OpKind::Assert { .. }
     )
 }
 
