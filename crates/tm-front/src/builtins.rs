@@ -100,6 +100,12 @@ pub const LANGUAGE: &[&str] = &[
     "device_print",
     "device_assert",
     "PropagateNan",
+    "randint",
+    "randint4x",
+    "rand",
+    "rand4x",
+    "randn",
+    "randn4x",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -520,6 +526,7 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            ("randint" | "randint4x" | "rand" | "rand4x" | "randn" | "randn4x", _) => self.lower_random(name, args, range),
             ("cumsum" | "cumprod" | "associative_scan", _) => self.lower_scan(name, recv, args, range),
             ("sort" | "flip" | "histogram", _) => self.lower_sort_like(name, recv, args, range),
             (n, _) if n.starts_with("atomic_") => self.lower_atomic(n, args, range),

@@ -13,6 +13,7 @@ pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;
 pub mod diag;
 mod lower;
+mod random;
 mod reduce;
 mod semantic;
 pub mod value;
