@@ -10,11 +10,17 @@ from ._core import __version__
 from . import language
 from .compiler.errors import CompilationError, OutOfResources
 from .runtime.jit import JITFunction, jit
+from .runtime.autotuner import Config, autotune, heuristics
+from . import testing
 
 __all__ = [
     "__version__",
     "jit",
     "JITFunction",
+    "autotune",
+    "Config",
+    "heuristics",
+    "testing",
     "cdiv",
     "next_power_of_2",
     "language",

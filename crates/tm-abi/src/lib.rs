@@ -22,6 +22,12 @@
 
 use tm_ir::DType;
 
+mod device;
+mod launch;
+
+pub use device::{chip_generation, msl_version_for_macos, DeviceInfo, MemoryStats};
+pub use launch::{plan_bindings, Binding, BindingPlan, BufferArg, CheckedLaunch, HostBuffer, HostRange};
+
 /// Metal's buffer argument table has 31 entries.
 pub const MAX_BUFFER_SLOTS: usize = 31;
 /// `setBytes` accepts at most 4 KiB.
@@ -116,6 +122,10 @@ pub enum AbiError {
     ScalarCount { expected: usize, got: usize },
     #[error("type {0} has no Metal equivalent")]
     NoMetalType(DType),
+    #[error("expected {expected} pointer arguments, got {got}")]
+    BufferCount { expected: usize, got: usize },
+    #[error("pointer argument '{name}' does not point into the memory it was given with")]
+    BadRange { name: String },
 }
 
 impl KernelAbi {

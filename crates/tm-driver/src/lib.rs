@@ -6,12 +6,19 @@
 //! Architecture invariant: this crate is the only one that knows every stage;
 //! it holds no Python types.
 
+pub mod cache;
+mod dump;
+mod runtime;
+
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use tm_abi::{KernelAbi, ScalarValue};
+use tm_abi::{BufferArg, KernelAbi, ScalarValue};
 use tm_front::{Diagnostic, KernelSource, ParamSpec};
 
+pub use runtime::{device_info, memory_stats};
 pub use tm_front;
+/// The clang++ the CPU executor would use (for system reports).
+pub use tm_cpu::compiler_path as cpu_compiler_path;
 
 /// What to compile.
 #[derive(Clone, Debug)]
@@ -41,6 +48,9 @@ pub enum LaunchError {
     BadArguments(String),
     #[error("{0}")]
     Runtime(String),
+    /// The kernel needs more than this device allows (found when its runtime pipeline is built).
+    #[error("{0}")]
+    Resources(String),
 }
 
 /// A kernel compiled for one specialisation.
@@ -56,7 +66,7 @@ pub struct CompiledKernel {
     pub abi: KernelAbi,
     /// (stage, duration) in pipeline order.
     pub timings: Vec<(String, Duration)>,
-    cpu: OnceLock<Arc<tm_cpu::CpuKernel>>,
+    runtime: OnceLock<runtime::Loaded>,
 }
 
 pub fn debug_enabled() -> bool {
@@ -89,7 +99,37 @@ fn located(f: &tm_ir::Func, what: String, loc: tm_ir::Loc) -> Diagnostic {
     }
 }
 
+/// Compiles `req`, or returns it from the kernel cache (memory, then disk; see [`cache`]).
+/// With `TRITON_METAL_DUMP_DIR` set the cache is bypassed so every stage is dumped.
 pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
+    let t = Instant::now();
+    let key = cache::key(req, syntax_check_enabled());
+    let mut dump = dump::Dump::from_env(&req.source.name, &key);
+    if dump.is_none() {
+        if let Some((a, hit)) = cache::lookup(&key) {
+            let stage = if hit == cache::Hit::Memory { "memory cache hit" } else { "disk cache hit" };
+            log(&req.source.name, stage, t.elapsed());
+            let a = Arc::unwrap_or_clone(a);
+            return Ok(CompiledKernel {
+                name: req.source.name.clone(),
+                ttir: a.ttir,
+                ttir_opt: a.ttir_opt,
+                layouts: a.layouts,
+                msl: a.msl,
+                abi: a.abi,
+                timings: vec![(stage.to_string(), t.elapsed())],
+                runtime: OnceLock::new(),
+            });
+        }
+        log(&req.source.name, "cache miss", t.elapsed());
+    }
+    let k = compile_uncached(req, dump.as_mut())?;
+    let (ttir, ttir_opt, layouts, msl) = (k.ttir.clone(), k.ttir_opt.clone(), k.layouts.clone(), k.msl.clone());
+    cache::store(&key, cache::Artifacts { ttir, ttir_opt, layouts, msl, abi: k.abi.clone() });
+    Ok(k)
+}
+
+fn compile_uncached(req: &CompileRequest, mut dump: Option<&mut dump::Dump>) -> Result<CompiledKernel, CompileError> {
     let name = req.source.name.clone();
     let mut timings = vec![];
     let mut stage = |stage: &str, t0: Instant| {
@@ -102,7 +142,14 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
     let ttir = tm_ir::print_func(&func);
     stage("ttir", t);
     let t = Instant::now();
-    tm_opt::run_default_pipeline(&mut func, |_, _| {});
+    if let Some(d) = dump.as_deref_mut() {
+        d.write("ttir", "ttir", &ttir);
+    }
+    tm_opt::run_default_pipeline(&mut func, |pass, f| {
+        if let Some(d) = dump.as_deref_mut() {
+            d.write(pass, "ttir", &tm_ir::print_func(f));
+        }
+    });
     let ttir_opt = tm_ir::print_func(&func);
     stage("passes", t);
     let t = Instant::now();
@@ -111,6 +158,10 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
         other => CompileError::Resources(format!("kernel '{}': {other}", req.source.name)),
     })?;
     stage("msl", t);
+    if let Some(d) = dump.as_deref_mut() {
+        d.write("layout", "txt", &msl.layouts);
+        d.write("msl", "metal", &msl.source);
+    }
     if syntax_check_enabled() {
         // The address-space check Metal would do (clang in C++-for-OpenCL mode).
         let t = Instant::now();
@@ -127,47 +178,44 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
         msl: msl.source,
         abi: msl.abi,
         timings,
-        cpu: OnceLock::new(),
+        runtime: OnceLock::new(),
     })
 }
 
 impl CompiledKernel {
-    /// The CPU executor's library for this kernel, built on first use.
-    fn cpu(&self) -> Result<&Arc<tm_cpu::CpuKernel>, LaunchError> {
-        if let Some(k) = self.cpu.get() {
+    /// This kernel on the host's runtime (Metal pipeline or CPU executor library), built on first use.
+    fn runtime(&self) -> Result<&runtime::Loaded, LaunchError> {
+        if let Some(k) = self.runtime.get() {
             return Ok(k);
         }
         let t = Instant::now();
-        let k = tm_cpu::compile(&self.msl, &self.abi).map_err(|e| LaunchError::Runtime(e.to_string()))?;
-        log(&self.name, "cpu-executor build", t.elapsed());
-        Ok(self.cpu.get_or_init(|| k))
+        let k = runtime::load(&self.msl, &self.abi)?;
+        log(&self.name, runtime::BUILD_STAGE, t.elapsed());
+        Ok(self.runtime.get_or_init(|| k))
     }
 
     /// Builds the runtime library now (ahead of the first launch).
     pub fn prepare(&self) -> Result<(), LaunchError> {
-        self.cpu().map(|_| ())
+        self.runtime().map(|_| ())
     }
 
-    /// Launches `grid` programs. `buffers` are base addresses of the pointer
-    /// arguments and `scalars` the scalar arguments, each in signature order.
+    /// Launches `grid` programs and waits for them. `buffers` (the memory of the pointer
+    /// arguments) and `scalars` are in signature order. Arguments are checked against the ABI
+    /// before anything runs; a grid with a zero dimension runs nothing.
     ///
     /// # Safety
-    /// Every pointer in `buffers` must be valid for all reads and writes the kernel performs.
-    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], scalars: &[ScalarValue]) -> Result<(), LaunchError> {
-        if buffers.len() != self.abi.buffers.len() {
-            return Err(LaunchError::BadArguments(format!(
-                "kernel '{}' expects {} pointer arguments, got {}",
-                self.name,
-                self.abi.buffers.len(),
-                buffers.len()
-            )));
-        }
-        let mut args = Vec::with_capacity(self.abi.args_size as usize);
-        self.abi.pack_scalars(scalars, &mut args).map_err(|e| LaunchError::BadArguments(format!("kernel '{}': {e}", self.name)))?;
-        if grid.iter().any(|&g| g == 0) {
+    /// The memory of every buffer must be valid for all reads and writes the kernel performs
+    /// and not used elsewhere during the call; a [`BufferArg::Metal`] must be a live
+    /// `id<MTLBuffer>`.
+    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[BufferArg], scalars: &[ScalarValue]) -> Result<(), LaunchError> {
+        let launch = self
+            .abi
+            .check_launch(grid, buffers, scalars)
+            .map_err(|e| LaunchError::BadArguments(format!("kernel '{}': {e}", self.name)))?;
+        if launch.is_empty() {
             return Ok(());
         }
         // SAFETY: the caller guarantees the buffers, as this function's contract says.
-        unsafe { self.cpu()?.launch(grid, buffers, &args) }.map_err(|e| LaunchError::Runtime(e.to_string()))
+        unsafe { runtime::launch(self.runtime()?, &launch) }
     }
 }

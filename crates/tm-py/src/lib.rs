@@ -9,7 +9,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use tm_abi::ScalarValue;
+use tm_abi::{BufferArg, HostRange, ScalarValue};
 use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, ParamSpec};
 use tm_driver::{CompileError, CompileRequest, CompiledKernel, LaunchError};
 use tm_ir::DType;
@@ -178,13 +178,41 @@ impl Kernel {
         self.inner.abi.threadgroup_bytes
     }
 
+    /// The launch ABI: buffers, the packed scalar struct, threads and threadgroup memory.
+    #[getter]
+    fn abi<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let a = &self.inner.abi;
+        let d = PyDict::new(py);
+        d.set_item("kernel_name", &a.kernel_name)?;
+        let buffers: Vec<(&str, &str)> = a.buffers.iter().map(|b| (b.name.as_str(), b.dtype.triton_name())).collect();
+        d.set_item("buffers", buffers)?;
+        let scalars: Vec<(&str, &str, u32)> =
+            a.scalars.iter().map(|s| (s.name.as_str(), s.dtype.triton_name(), s.offset)).collect();
+        d.set_item("scalars", scalars)?;
+        d.set_item("args_struct", a.args_struct_name())?;
+        d.set_item("args_size", a.args_size)?;
+        d.set_item("threads_per_threadgroup", a.threads_per_threadgroup)?;
+        d.set_item("threadgroup_memory_bytes", a.threadgroup_bytes)?;
+        d.set_item("uses_sync", a.uses_sync)?;
+        Ok(d)
+    }
+
     /// Builds the runtime library now instead of at the first launch.
     fn prepare(&self, py: Python<'_>) -> PyResult<()> {
         guarded("preparing a kernel", || py.detach(|| self.inner.prepare()).map_err(launch_error))
     }
 
-    /// Runs the kernel over `grid` (x, y, z) programs.
-    fn launch(&self, py: Python<'_>, grid: (u32, u32, u32), buffers: Vec<usize>, scalars: &Bound<'_, PyList>) -> PyResult<()> {
+    /// Runs the kernel over `grid` (x, y, z) programs and waits for it. Each buffer is
+    /// `(address, start, length, flags)`: the kernel's pointer and the extent of the array's
+    /// memory; flags bit 0 = writable, bit 1 = `address` is an `id<MTLBuffer>` and `start` the
+    /// pointer's byte offset in it (PyTorch MPS).
+    fn launch(
+        &self,
+        py: Python<'_>,
+        grid: (u32, u32, u32),
+        buffers: Vec<(usize, usize, usize, u32)>,
+        scalars: &Bound<'_, PyList>,
+    ) -> PyResult<()> {
         guarded("launching a kernel", || {
             let mut vals = Vec::with_capacity(scalars.len());
             for s in scalars.iter() {
@@ -194,19 +222,26 @@ impl Kernel {
                     ScalarValue::Int(s.extract()?)
                 });
             }
-            let ptrs: Vec<*mut u8> = buffers.iter().map(|&a| a as *mut u8).collect();
+            let bufs: Vec<BufferArg> = buffers.iter().map(|&b| buffer_arg(b)).collect();
             let grid = [grid.0, grid.1, grid.2];
-            // Raw pointers are not Send; pass addresses across the GIL release.
-            let addrs: Vec<usize> = ptrs.iter().map(|&p| p as usize).collect();
             py.detach(move || {
-                let ptrs: Vec<*mut u8> = addrs.iter().map(|&a| a as *mut u8).collect();
-                // SAFETY: the addresses come from live arrays the Python caller passed
-                // (numpy `__array_interface__`, torch `data_ptr()`); like Triton, we trust
-                // the kernel to stay inside them.
-                unsafe { self.inner.launch(grid, &ptrs, &vals) }
+                // SAFETY: the memory belongs to live arrays the Python caller holds for the
+                // whole call (numpy, MLX, torch; extents computed from their shapes and
+                // strides), and launch waits for the kernel; like Triton, we trust the kernel
+                // to stay inside them.
+                unsafe { self.inner.launch(grid, &bufs, &vals) }
             })
             .map_err(launch_error)
         })
+    }
+}
+
+/// `(address, start, length, flags)` from Python, as `Kernel.launch` documents.
+fn buffer_arg((addr, start, len, flags): (usize, usize, usize, u32)) -> BufferArg {
+    if flags & 2 != 0 {
+        BufferArg::Metal { buffer: addr, offset: start, len }
+    } else {
+        BufferArg::Host(HostRange { addr, start, len, writable: flags & 1 != 0 })
     }
 }
 
@@ -214,7 +249,35 @@ fn launch_error(e: LaunchError) -> PyErr {
     match e {
         LaunchError::BadArguments(m) => PyTypeError::new_err(m),
         LaunchError::Runtime(m) => PyRuntimeError::new_err(m),
+        LaunchError::Resources(m) => OutOfResources::new_err(m),
     }
+}
+
+/// The device kernels run on (`triton_metal.runtime.driver`): Metal's GPU on a Mac, the CPU
+/// executor elsewhere. Raises RuntimeError when there is no usable device.
+#[pyfunction]
+fn device_info<'py>(py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+    let i = guarded("reading the device", || tm_driver::device_info().map_err(launch_error))?;
+    let d = PyDict::new(py);
+    d.set_item("backend", i.backend)?;
+    d.set_item("device_name", i.name)?;
+    d.set_item("chip", i.chip)?;
+    d.set_item("gpu_family", i.gpu_family)?;
+    d.set_item("max_threads_per_threadgroup", i.max_threads_per_threadgroup)?;
+    d.set_item("max_threadgroup_memory", i.max_threadgroup_memory)?;
+    d.set_item("simd_width", i.simd_width)?;
+    d.set_item("unified_memory_bytes", i.unified_memory_bytes)?;
+    d.set_item("recommended_working_set_bytes", i.recommended_working_set_bytes)?;
+    d.set_item("msl_version", format!("{}.{}", i.msl_version.0, i.msl_version.1))?;
+    d.set_item("supports_bfloat", i.supports_bfloat)?;
+    Ok(d)
+}
+
+/// `(current, peak)` bytes of device memory triton_metal allocated (staging copies).
+#[pyfunction]
+fn memory_stats() -> (u64, u64) {
+    let m = tm_driver::memory_stats();
+    (m.current_bytes, m.peak_bytes)
 }
 
 /// Compiles `src` specialised by `specs` with `num_warps` warps per program.
@@ -227,6 +290,24 @@ fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, 
         let inner = py.detach(|| tm_driver::compile(&req)).map_err(|e| compilation_error(py, e))?;
         Ok(Kernel { inner })
     })
+}
+
+/// This compiler build's identity (part of every kernel cache key).
+#[pyfunction]
+fn compiler_version() -> &'static str {
+    tm_driver::cache::compiler_version()
+}
+
+/// The persistent kernel cache directory, or None when kernels are cached in memory only.
+#[pyfunction]
+fn kernel_cache_dir() -> Option<String> {
+    tm_driver::cache::cache_dir().map(|p| p.to_string_lossy().into_owned())
+}
+
+/// Path of the clang++ the CPU executor uses; raises RuntimeError saying what was tried.
+#[pyfunction]
+fn cpu_compiler() -> PyResult<String> {
+    tm_driver::cpu_compiler_path().map(|p| p.to_string_lossy().into_owned()).map_err(|e| PyRuntimeError::new_err(e.to_string()))
 }
 
 /// Names of the `tl.*` functions the compiler implements.
@@ -243,6 +324,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernel_params, m)?)?;
     m.add_function(wrap_pyfunction!(compile, m)?)?;
     m.add_function(wrap_pyfunction!(language_functions, m)?)?;
+    m.add_function(wrap_pyfunction!(compiler_version, m)?)?;
+    m.add_function(wrap_pyfunction!(kernel_cache_dir, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu_compiler, m)?)?;
+    m.add_function(wrap_pyfunction!(device_info, m)?)?;
+    m.add_function(wrap_pyfunction!(memory_stats, m)?)?;
     m.add_class::<Kernel>()?;
     Ok(())
 }

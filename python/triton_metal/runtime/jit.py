@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import numbers
+import sys
 import textwrap
 import types
 
@@ -42,28 +43,133 @@ def _alignment(addr: int) -> int:
     return min(16, addr & -addr)
 
 
+# Array arguments. `_pointer_of` finds a handler by the argument's type (cached), so a launch
+# costs one dict lookup per array and never imports torch or mlx: a handler runs only for
+# objects of its library. Each handler returns (dtype short name, alignment, buffer), where
+# buffer is the (address, start, length, flags) tuple `_core.Kernel.launch` takes.
+_WRITABLE = 1  # the array may be written (read-only numpy arrays are never written back)
+_METAL_BUFFER = 2  # address is an id<MTLBuffer> and start the byte offset in it (PyTorch MPS)
+_ON_METAL = sys.platform == "darwin"  # the runtime: Metal on macOS, the CPU executor elsewhere
+_RUNTIME_NAME = "the Apple GPU" if _ON_METAL else "the CPU executor"
+_ARRAY_HANDLERS = {}
+_DTYPE_NAMES = {}
+
+
 def _pointer_of(name, kernel_name, arg):
-    """(address, dtype short name) of an array argument, or None if `arg` is not an array."""
-    iface = getattr(arg, "__array_interface__", None)
-    if iface is not None:
-        dt = _NUMPY_DTYPES.get(arg.dtype.name)
-        if dt is None:
-            raise TypeError(
-                f"argument '{name}' of kernel '{kernel_name}': arrays of dtype {arg.dtype} are not supported"
-            )
-        return iface["data"][0], dt
-    if hasattr(arg, "data_ptr") and hasattr(arg, "dtype"):
-        device = getattr(getattr(arg, "device", None), "type", "cpu")
-        if device != "cpu":
-            raise TypeError(
-                f"argument '{name}' of kernel '{kernel_name}' lives on device '{device}', "
-                "which the CPU executor cannot reach"
-            )
-        dt = _NUMPY_DTYPES.get(str(arg.dtype).replace("torch.", ""))
-        if dt is None:
-            raise TypeError(f"argument '{name}' of kernel '{kernel_name}': tensors of dtype {arg.dtype} are not supported")
-        return arg.data_ptr(), dt
+    """(dtype short name, alignment, buffer) of an array argument, or None if `arg` is not an array."""
+    handler = _ARRAY_HANDLERS.get(type(arg), _pointer_of)
+    if handler is _pointer_of:
+        handler = _ARRAY_HANDLERS[type(arg)] = _array_handler(arg)
+    return None if handler is None else handler(name, kernel_name, arg)
+
+
+def _array_handler(arg):
+    """The handler for arrays of `arg`'s type, or None if it is not an array type."""
+    module = type(arg).__module__ or ""
+    if module.partition(".")[0] == "torch" and hasattr(arg, "data_ptr"):
+        return _torch_tensor
+    if module.partition(".")[0] == "mlx" and hasattr(arg, "dtype"):
+        return _mlx_array
+    if hasattr(arg, "__array_interface__"):
+        return _host_array
+    if hasattr(arg, "__cuda_array_interface__"):
+        return _cuda_array
     return None
+
+
+def _short_dtype(name, kernel_name, dtype):
+    """'fp32' and the like for a numpy, torch or mlx dtype; TypeError if kernels cannot use it."""
+    try:
+        short = _DTYPE_NAMES.get(dtype)
+    except TypeError:  # unhashable
+        short = None
+    if short is None:
+        full = getattr(dtype, "name", None) or str(dtype)  # "float32", "torch.float32", "mlx.core.float32"
+        # Byte-swapped numpy arrays would be read wrongly: refuse them (isnative is numpy's).
+        short = _NUMPY_DTYPES.get(full.rsplit(".", 1)[-1]) if getattr(dtype, "isnative", True) else None
+        if short is None:
+            supported = ", ".join(_NUMPY_DTYPES)
+            raise TypeError(
+                f"argument '{name}' of kernel '{kernel_name}': arrays of dtype {dtype} are not supported "
+                f"(supported: {supported})"
+            )
+        try:
+            _DTYPE_NAMES[dtype] = short
+        except TypeError:
+            pass
+    return short
+
+
+def _extent(addr, shape, strides, itemsize):
+    """(start, length) of the bytes an array spans; strides in bytes, None for C-contiguous."""
+    if strides is None:
+        n = itemsize
+        for d in shape:
+            n *= d
+        return addr, n
+    lo = hi = 0
+    for d, s in zip(shape, strides):
+        if d == 0:
+            return addr, 0
+        if s > 0:
+            hi += (d - 1) * s
+        else:
+            lo += (d - 1) * s
+    return addr + lo, hi - lo + itemsize
+
+
+def _host_array(name, kernel_name, arg):
+    """numpy arrays and anything with ``__array_interface__``: host memory, used in place."""
+    dt = _short_dtype(name, kernel_name, arg.dtype)
+    iface = arg.__array_interface__
+    addr, readonly = iface["data"]
+    itemsize = int(iface["typestr"][2:] or 0)
+    start, length = _extent(addr, iface["shape"], iface.get("strides"), itemsize)
+    return dt, _alignment(addr), (addr, start, length, 0 if readonly else _WRITABLE)
+
+
+def _mlx_array(name, kernel_name, arg):
+    """MLX arrays: their memory, which is shared with the GPU on Apple Silicon. The buffer
+    protocol evaluates the array first (waiting for MLX's pending work on it), and the launch
+    waits for the kernel, so MLX sees the stores in its next operation."""
+    import numpy as np
+
+    dt = _short_dtype(name, kernel_name, arg.dtype)
+    if dt == "bf16":  # numpy has no bfloat16: the same memory as uint16
+        arg = arg.view(sys.modules["mlx.core"].uint16)
+    _, align, buf = _host_array(name, kernel_name, np.asarray(arg))
+    return dt, align, buf
+
+
+def _torch_tensor(name, kernel_name, arg):
+    """PyTorch tensors: CPU tensors as host memory; MPS tensors (on a Mac) as their own Metal
+    buffer and offset, after PyTorch's MPS stream has finished the work queued on it."""
+    dt = _short_dtype(name, kernel_name, arg.dtype)
+    device = arg.device.type
+    isz = arg.element_size()
+    strides = [s * isz for s in arg.stride()]
+    if device == "cpu":
+        addr = arg.data_ptr()
+        start, length = _extent(addr, arg.shape, strides, isz)
+        return dt, _alignment(addr), (addr, start, length, _WRITABLE)
+    if device == "mps" and _ON_METAL:
+        sys.modules["torch"].mps.synchronize()
+        offset = arg.storage_offset() * isz
+        _, length = _extent(offset, arg.shape, strides, isz)
+        buffer = arg.untyped_storage().data_ptr()
+        return dt, _alignment(offset), (buffer, offset, length, _WRITABLE | _METAL_BUFFER)
+    hint = "move it with .to('mps') or .cpu()" if _ON_METAL else "move it with .cpu()"
+    raise TypeError(
+        f"argument '{name}' of kernel '{kernel_name}' is a tensor on device '{arg.device}', "
+        f"which {_RUNTIME_NAME} cannot reach; {hint}"
+    )
+
+
+def _cuda_array(name, kernel_name, arg):
+    raise TypeError(
+        f"argument '{name}' of kernel '{kernel_name}' ({type(arg).__name__}) lives on a CUDA device, "
+        f"which {_RUNTIME_NAME} cannot reach; pass a numpy, MLX or PyTorch array"
+    )
 
 
 def _int_dtype(v: int) -> str:
@@ -221,16 +327,15 @@ class JITFunction:
             if ptr is None:
                 raise TypeError(
                     f"argument '{name}' of kernel '{kname}' has unsupported type {type(arg).__name__}; "
-                    "expected an array (numpy, torch CPU), an int, a float, a bool or None"
+                    "expected an array (numpy, MLX, PyTorch), an int, a float, a bool or None"
                 )
-            addr, dt = ptr
-            div = _alignment(addr)
+            dt, div, buf = ptr
             key.append(("p", dt, div))
             specs.append(("ptr", dt, div))
-            buffers.append(addr)
+            buffers.append(buf)
         return tuple(key), specs, buffers, scalars
 
-    def run(self, *args, grid, **kwargs):
+    def run(self, *args, grid, warmup=False, **kwargs):
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
         num_warps = options.get("num_warps", 4)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
@@ -248,6 +353,9 @@ class JITFunction:
                 self._globals = self._source_tuple(frozenset({id(self)}))
             kernel = _core.compile(self._globals, specs, num_warps)
             self.cache[(key, num_warps)] = kernel
+        if warmup:
+            kernel.prepare()
+            return kernel
         if callable(grid):
             meta = dict(arguments)
             meta.update(options)
@@ -255,8 +363,54 @@ class JITFunction:
         kernel.launch(_normalize_grid(grid, self.__name__), buffers, scalars)
         return kernel
 
+    def warmup(self, *args, grid=None, **kwargs):
+        """Compiles the kernel for these arguments and builds its runtime library, without
+        launching it (Triton's ``kernel.warmup``). Array arguments may be given as dtypes:
+        ``tl.float32``, ``np.float32``, ``torch.float32`` or ``"*fp32"``."""
+        args = [a if self._constexpr_at(i) else _warmup_array(a) for i, a in enumerate(args)]
+        kwargs = {k: v if self._constexpr_at(k) else _warmup_array(v) for k, v in kwargs.items()}
+        return self.run(*args, grid=(1,) if grid is None else grid, warmup=True, **kwargs)
+
+    def _constexpr_at(self, param):
+        """Whether parameter `param` (index or name) is a tl.constexpr; launch options count as one."""
+        if isinstance(param, str):
+            if param not in self.arg_names:
+                return True
+            param = self.arg_names.index(param)
+        return param >= len(self._is_constexpr) or self._is_constexpr[param]
+
     def __repr__(self):
         return f"JITFunction({self.__module__}:{self.__name__})"
+
+
+class _WarmupArray:
+    """Stands for an array of one dtype in ``warmup``: address 0 (so 16-byte aligned), no data."""
+
+    def __init__(self, numpy_dtype):
+        self.dtype = numpy_dtype
+        self.shape = (0,)
+        self.__array_interface__ = {"data": (0, False), "shape": (0,), "typestr": "|V0", "version": 3}
+
+
+def _warmup_array(arg):
+    """A `_WarmupArray` for a dtype given to `warmup`, else `arg` unchanged."""
+    short = None
+    if isinstance(arg, _lang.dtype):
+        short = str(arg)
+    elif isinstance(arg, str) and arg.startswith("*"):
+        short = arg[1:].strip()
+    elif type(arg).__name__ == "dtype" and type(arg).__module__ == "torch":
+        short = _NUMPY_DTYPES.get(str(arg).replace("torch.", ""))
+    else:
+        np = sys.modules.get("numpy")
+        if np is not None and (isinstance(arg, np.dtype) or (isinstance(arg, type) and issubclass(arg, np.generic))):
+            short = _NUMPY_DTYPES.get(np.dtype(arg).name)
+    if short is None:
+        return arg
+    names = {v: k for k, v in _NUMPY_DTYPES.items()}
+    if short not in names:
+        raise TypeError(f"warmup: unknown array dtype {arg!r}")
+    return _WarmupArray(types.SimpleNamespace(name=names[short]))
 
 
 def _normalize_grid(grid, kname):
