@@ -124,6 +124,19 @@ def test_calling_a_kernel_directly_is_an_error():
         simple(np.zeros(16, np.int32), 16, 16)
 
 
+@triton.jit
+def double(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs) * 2)
+
+
+def test_kernel_named_like_a_keyword():
+    x = np.arange(8, dtype=np.int32)
+    k = double[(1,)](x, BLOCK=8)
+    assert "kernel void double_kernel(" in k.asm["msl"]
+    np.testing.assert_array_equal(x, np.arange(8) * 2)
+
+
 def test_empty_grid_launches_nothing():
     x = np.zeros(16, np.int32)
     simple[(0,)](x, 16, BLOCK=16)
@@ -144,7 +157,7 @@ def test_debug_env_logs_compile_steps(tmp_path):
         "k[(1,)](x, BLOCK=8)\n"
         "assert list(x) == list(range(8))\n"
     )
-    env = dict(os.environ, TRITON_METAL_DEBUG="1")
+    env = dict(os.environ, TRITON_METAL_DEBUG="1", TRITON_METAL_CACHE_DIR=str(tmp_path / "cache"))
     r = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     for stage in ("ttir", "passes", "msl"):

@@ -15,6 +15,25 @@ const RESERVED: &[&str] = &[
     "friend", "true", "false", "not", "and", "or", "xor", "sampler", "texture", "vertex", "fragment",
 ];
 
+/// C library and Metal names a kernel function must not take (the CPU executor
+/// links libc and libm; Metal has the same math names).
+const LIBRARY_NAMES: &[&str] = &[
+    "main", "printf", "malloc", "free", "memcpy", "memset", "abs", "exp", "exp2", "log", "log2", "sqrt", "sin", "cos",
+    "tan", "tanh", "pow", "floor", "ceil", "round", "fabs", "fmax", "fmin", "max", "min", "select", "clamp", "dot",
+    "erf", "fma", "exit", "abort", "signal", "time", "rand", "random", "sort", "index", "strlen",
+];
+
+/// The MSL function name of a kernel: its Python name unless that clashes
+/// with a keyword or a library function, then with a `_kernel` suffix.
+pub fn kernel_ident(name: &str) -> String {
+    let clashes = RESERVED.contains(&name) || LIBRARY_NAMES.contains(&name) || name.starts_with("tm_") || name.starts_with("__");
+    if clashes {
+        format!("{name}_kernel")
+    } else {
+        name.to_string()
+    }
+}
+
 /// A C identifier for a Python parameter name, or a positional fallback.
 pub fn arg_ident(name: &str, index: usize) -> String {
     let ok = !name.is_empty()

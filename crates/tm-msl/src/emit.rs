@@ -151,7 +151,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
             f.name, em.smem_bytes
         )));
     }
-    let name = f.name.clone();
+    let name = crate::dialect::kernel_ident(&f.name);
     let abi = KernelAbi::new(
         name.clone(),
         buffers.clone(),
