@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-clang.sh
-bash scripts/venv.sh pytest
+bash scripts/venv.sh pytest ml_dtypes
 echo "== cargo check --target aarch64-apple-darwin (the Metal runtime) =="
 # No Mac here: the Apple-only crate is at least type-checked, with everything that uses it.
 if rustup target add aarch64-apple-darwin >/dev/null 2>&1; then
