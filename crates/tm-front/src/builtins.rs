@@ -158,7 +158,7 @@ impl Lowerer<'_> {
         self.bind(fname, args, names, required, range)
     }
 
-    fn bind(&self, fname: &str, args: Args, names: &[&str], required: usize, range: TextRange) -> R<Bound> {
+    pub(crate) fn bind(&self, fname: &str, args: Args, names: &[&str], required: usize, range: TextRange) -> R<Bound> {
         let mut out: Bound = vec![None; names.len()];
         if args.pos.len() > names.len() {
             return Err(self.err(range, format!("{fname}() takes at most {} arguments ({} given)", names.len(), args.pos.len())));
@@ -183,7 +183,7 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
-    fn const_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<ConstValue> {
+    pub(crate) fn const_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<ConstValue> {
         match &a.0 {
             Val::Const(c) => Ok(c.clone()),
             other => Err(self.err(
@@ -193,19 +193,19 @@ impl Lowerer<'_> {
         }
     }
 
-    fn int_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<i128> {
+    pub(crate) fn int_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<i128> {
         let c = self.const_arg(fname, pname, a)?;
         c.as_int().ok_or_else(|| self.err(a.1, format!("argument '{pname}' of {fname}() must be an integer, got {}", c.type_name())))
     }
 
-    fn dtype_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<DType> {
+    pub(crate) fn dtype_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<DType> {
         match self.const_arg(fname, pname, a)? {
             ConstValue::DType(d) => Ok(d),
             other => Err(self.err(a.1, format!("argument '{pname}' of {fname}() must be a dtype such as tl.float32, got {other}"))),
         }
     }
 
-    fn is_none(a: &Option<(Val, TextRange)>) -> bool {
+    pub(crate) fn is_none(a: &Option<(Val, TextRange)>) -> bool {
         matches!(a, None | Some((Val::Const(ConstValue::None), _)))
     }
 
@@ -646,321 +646,4 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Shape manipulation: trans/permute, reshape/view/ravel, join/split, cat, *_like.
-    fn lower_shape_op(&mut self, name: &str, recv: Option<tm_ir::ValueId>, mut args: Args, range: TextRange) -> R<Val> {
-        if let Some(r) = recv {
-            args.pos.insert(0, (Val::Tensor(r), range));
-        }
-        let t = |v| Ok(Val::Tensor(v));
-        match name {
-            "trans" | "permute" => {
-                let (x, r) = args.pos.first().cloned().ok_or_else(|| self.err(range, format!("{name}() needs a tensor")))?;
-                let x = self.tensor(&x, r)?;
-                let rank = self.f.ty(x).rank();
-                let rest: Vec<ConstValue> = args.pos[1..]
-                    .iter()
-                    .chain(args.kw.iter().filter(|(k, _, _)| k == "dims").map(|(_, v, r)| (v, r)).map(|(v, r)| (v.clone(), *r)).collect::<Vec<_>>().iter())
-                    .map(|(v, r)| match v {
-                        Val::Const(c) => Ok(c.clone()),
-                        _ => Err(self.err(*r, "permutation dims must be tl.constexpr")),
-                    })
-                    .collect::<R<_>>()?;
-                let dims: Vec<i128> = match rest.as_slice() {
-                    [] if name == "trans" => (0..rank as i128).rev().collect(),
-                    [ConstValue::Tuple(t)] => t.iter().map(|c| c.as_int()).collect::<Option<_>>().ok_or_else(|| self.err(range, "dims must be integers"))?,
-                    items => items.iter().map(|c| c.as_int()).collect::<Option<_>>().ok_or_else(|| self.err(range, "dims must be integers"))?,
-                };
-                let mut seen = vec![false; rank];
-                let mut perm = vec![];
-                for d in dims {
-                    let a = self.norm_axis_pub(d, rank, range)?;
-                    if seen[a as usize] {
-                        return Err(self.err(range, format!("{name}(): dims must be a permutation of 0..{rank}")));
-                    }
-                    seen[a as usize] = true;
-                    perm.push(a);
-                }
-                if perm.len() != rank {
-                    return Err(self.err(range, format!("{name}(): expected {rank} dims, got {}", perm.len())));
-                }
-                let ty = self.f.ty(x).clone();
-                if perm.iter().enumerate().all(|(i, &p)| i as u32 == p) {
-                    return t(x);
-                }
-                let shape = perm.iter().map(|&p| ty.shape[p as usize]).collect();
-                t(self.emit1(OpKind::Trans(perm), vec![x], ty.with_shape(shape)))
-            }
-            "reshape" | "view" | "ravel" => {
-                let (x, r) = args.pos.first().cloned().ok_or_else(|| self.err(range, format!("{name}() needs a tensor")))?;
-                let x = self.tensor(&x, r)?;
-                let ty = self.f.ty(x).clone();
-                let shape: Vec<u32> = if name == "ravel" {
-                    vec![ty.numel() as u32]
-                } else {
-                    let spec: Vec<ConstValue> = args.pos[1..]
-                        .iter()
-                        .map(|(v, _)| v.clone())
-                        .chain(args.kw.iter().filter(|(k, _, _)| k == "shape").map(|(_, v, _)| v.clone()))
-                        .map(|v| match v {
-                            Val::Const(c) => Ok(c),
-                            _ => Err(self.err(range, "shape must be tl.constexpr")),
-                        })
-                        .collect::<R<_>>()?;
-                    let items = match spec.as_slice() {
-                        [ConstValue::Tuple(t)] => t.clone(),
-                        other => other.to_vec(),
-                    };
-                    items.iter().map(|c| c.as_int().and_then(|i| u32::try_from(i).ok())).collect::<Option<_>>().ok_or_else(|| self.err(range, "shape must be positive integers"))?
-                };
-                if shape.iter().map(|&s| s as u64).product::<u64>() != ty.numel() || shape.iter().any(|s| !s.is_power_of_two()) {
-                    return Err(self.err(range, format!("cannot reshape a block of shape {:?} to {shape:?}", ty.shape)));
-                }
-                if shape == ty.shape {
-                    return t(x);
-                }
-                t(self.emit1(OpKind::Reshape, vec![x], ty.with_shape(shape)))
-            }
-            "join" => {
-                let b = self.bind(name, args, &["a", "b"], 2, range)?;
-                let (av, ar) = b[0].clone().expect("required");
-                let (bv, br) = b[1].clone().expect("required");
-                let (a, c) = (self.operand(&av, ar)?, self.operand(&bv, br)?);
-                let (da, db) = (self.operand_dtype(&a), self.operand_dtype(&c));
-                let d = crate::semantic::computation_type(da.unwrap_or(DType::I32), matches!(a, Operand::Weak(_)), db.unwrap_or(DType::I32), matches!(c, Operand::Weak(_)), false)
-                    .map_err(|m| self.err(range, m))?;
-                let (x, y, shape) = self.unify(&a, &c, d, range)?;
-                let mut out = shape.clone();
-                out.push(2);
-                t(self.emit1(OpKind::Join, vec![x, y], Type::block(Elem::Scalar(d), out)))
-            }
-            "split" => {
-                let (x, r) = args.pos.first().cloned().ok_or_else(|| self.err(range, "split() needs a tensor"))?;
-                let x = self.tensor(&x, r)?;
-                let ty = self.f.ty(x).clone();
-                if ty.shape.last() != Some(&2) {
-                    return Err(self.err(range, format!("split() needs a block whose last dimension is 2, got {:?}", ty.shape)));
-                }
-                let shape = ty.shape[..ty.rank() - 1].to_vec();
-                let id = self.emit(OpKind::Split, vec![x], vec![ty.with_shape(shape.clone()), ty.with_shape(shape)], vec![]);
-                let res = self.f.op(id).results.clone();
-                Ok(Val::Tuple(vec![Val::Tensor(res[0]), Val::Tensor(res[1])]))
-            }
-            "cat" => {
-                let b = self.bind(name, args, &["input", "other", "can_reorder"], 2, range)?;
-                let (av, ar) = b[0].clone().expect("required");
-                let (bv, br) = b[1].clone().expect("required");
-                let (a, c) = (self.tensor(&av, ar)?, self.tensor(&bv, br)?);
-                let (ta, tc) = (self.f.ty(a).clone(), self.f.ty(c).clone());
-                if ta != tc || ta.rank() == 0 {
-                    return Err(self.err(range, "cat() needs two blocks of the same shape and dtype"));
-                }
-                let mut shape = ta.shape.clone();
-                shape[0] *= 2;
-                t(self.emit1(OpKind::Cat, vec![a, c], ta.with_shape(shape)))
-            }
-            _ => {
-                // zeros_like / full_like
-                let names: &[&str] = if name == "zeros_like" { &["input", "dtype"] } else { &["input", "value", "dtype"] };
-                let b = self.bind(name, args, names, if name == "zeros_like" { 1 } else { 2 }, range)?;
-                let (xv, xr) = b[0].clone().expect("required");
-                let x = self.tensor(&xv, xr)?;
-                let ty = self.f.ty(x).clone();
-                let value = if name == "zeros_like" { ConstValue::Int(0) } else { self.const_arg(name, "value", b[1].as_ref().expect("required"))? };
-                let di = names.len() - 1;
-                let d = match &b[di] {
-                    Some(a) if !matches!(a.0, Val::Const(ConstValue::None)) => self.dtype_arg(name, "dtype", a)?,
-                    _ => ty.dtype().ok_or_else(|| self.err(range, format!("{name}() of pointers")))?,
-                };
-                let s = self.const_scalar(d, &value, range)?;
-                t(self.broadcast_to(s, &ty.shape, range)?)
-            }
-        }
-    }
-
-    /// `tl.dot(a, b, acc=None, input_precision=None, allow_tf32=None, max_num_imprecise_acc=None, out_dtype=tl.float32)`.
-    fn lower_dot(&mut self, args: Args, range: TextRange) -> R<Val> {
-        let names = ["input", "other", "acc", "input_precision", "allow_tf32", "max_num_imprecise_acc", "out_dtype"];
-        let b = self.bind("dot", args, &names, 2, range)?;
-        let (av, ar) = b[0].clone().expect("required");
-        let (bv, br) = b[1].clone().expect("required");
-        let (a, bb) = (self.tensor(&av, ar)?, self.tensor(&bv, br)?);
-        let (at, bt) = (self.f.ty(a).clone(), self.f.ty(bb).clone());
-        if at.rank() != 2 || bt.rank() != 2 {
-            return Err(self.err(range, format!("tl.dot needs two 2-D blocks, got {} and {} (batched 3-D dot is not supported yet)", tm_ir::describe_type(&at), tm_ir::describe_type(&bt))));
-        }
-        let (m, k, k2, n) = (at.shape[0], at.shape[1], bt.shape[0], bt.shape[1]);
-        if k != k2 {
-            return Err(self.err(range, format!("tl.dot shapes do not match: [{m}, {k}] x [{k2}, {n}]")));
-        }
-        if m < 16 || n < 16 || k < 16 {
-            return Err(self.err(range, format!("tl.dot needs M, N and K of at least 16, got M={m}, N={n}, K={k}")));
-        }
-        let (Some(da), Some(db)) = (at.dtype(), bt.dtype()) else {
-            return Err(self.err(range, "tl.dot of pointers"));
-        };
-        if da != db {
-            return Err(self.err(range, format!("tl.dot operands must have the same dtype, got {} and {}", da.language_name(), db.language_name())));
-        }
-        if let Some((Val::Const(ConstValue::Str(p)), r)) = &b[3] {
-            if !matches!(p.as_str(), "tf32" | "tf32x3" | "ieee" | "bf16x3" | "bf16x6") {
-                return Err(self.err(*r, format!("unknown input_precision '{p}' (expected tf32, tf32x3 or ieee)")));
-            }
-        }
-        let requested = match &b[6] {
-            Some((Val::Const(ConstValue::DType(d)), _)) => Some(*d),
-            Some((Val::Const(ConstValue::None), _)) | None => None,
-            Some((_, r)) => return Err(self.err(*r, "out_dtype must be a tl dtype")),
-        };
-        let out = match da {
-            DType::F16 | DType::BF16 | DType::F32 => match requested {
-                None | Some(DType::F32) => DType::F32,
-                Some(DType::F16) if da == DType::F16 => DType::F16,
-                Some(o) => return Err(self.err(range, format!("tl.dot of {} cannot produce {}", da.language_name(), o.language_name()))),
-            },
-            DType::I8 | DType::U8 => match requested {
-                None | Some(DType::F32) | Some(DType::I32) => DType::I32,
-                Some(o) => return Err(self.err(range, format!("tl.dot of {} produces int32, not {}", da.language_name(), o.language_name()))),
-            },
-            other => return Err(self.err(ar, format!("tl.dot supports float16, bfloat16, float32 and int8 operands, not {}", other.language_name()))),
-        };
-        let acc = match &b[2] {
-            None | Some((Val::Const(ConstValue::None), _)) => {
-                let z = self.const_scalar(out, &ConstValue::Int(0), range)?;
-                self.broadcast_to(z, &[m, n], range)?
-            }
-            Some((cv, cr)) => {
-                let c = self.tensor(cv, *cr)?;
-                let ct = self.f.ty(c).clone();
-                if ct.shape != [m, n] {
-                    return Err(self.err(*cr, format!("tl.dot acc must have shape [{m}, {n}], got {:?}", ct.shape)));
-                }
-                match ct.dtype() {
-                    Some(d) if d == out || (requested.is_none() && d.is_float() && out.is_float()) => c,
-                    Some(d) => return Err(self.err(*cr, format!("tl.dot acc has dtype {} but the product is {}", d.language_name(), out.language_name()))),
-                    None => return Err(self.err(*cr, "tl.dot acc of pointers")),
-                }
-            }
-        };
-        let ty = self.f.ty(acc).clone();
-        Ok(Val::Tensor(self.emit1(OpKind::Dot, vec![a, bb, acc], ty)))
-    }
-
-    /// A floating-point operand for a math function (Triton refuses integers).
-    fn float_operand(&mut self, fname: &str, v: &Val, r: TextRange) -> R<tm_ir::ValueId> {
-        let x = self.tensor(v, r)?;
-        match self.f.ty(x).dtype() {
-            Some(d) if d.is_float() => {
-                self.check_dtype_supported(d, r)?;
-                Ok(x)
-            }
-            Some(d) => Err(self.err(r, format!("{fname}() expects a floating-point argument (fp16, bf16, fp32), got {}", d.language_name()))),
-            None => Err(self.err(r, format!("{fname}() of a pointer"))),
-        }
-    }
-
-    /// Inserts a size-1 dimension at `axis`.
-    pub fn expand_dims(&mut self, x: tm_ir::ValueId, axis: u32, range: TextRange) -> R<tm_ir::ValueId> {
-        let ty = self.f.ty(x).clone();
-        if axis as usize > ty.rank() {
-            return Err(self.err(range, format!("expand_dims axis {axis} out of range for a block of rank {}", ty.rank())));
-        }
-        let mut shape = ty.shape.clone();
-        shape.insert(axis as usize, 1);
-        if ty.shape.is_empty() {
-            return Ok(self.emit1(OpKind::Splat, vec![x], ty.with_shape(shape)));
-        }
-        Ok(self.emit1(OpKind::ExpandDims(axis), vec![x], ty.with_shape(shape)))
-    }
-
-    fn lower_load(&mut self, args: Args, range: TextRange) -> R<Val> {
-        let names = ["pointer", "mask", "other", "boundary_check", "padding_option", "cache_modifier", "eviction_policy", "volatile"];
-        let b = self.bind("load", args, &names, 1, range)?;
-        let (pv, pr) = b[0].clone().expect("required");
-        let ptr = self.tensor(&pv, pr)?;
-        let pty = self.f.ty(ptr).clone();
-        let Elem::Ptr(elem) = pty.elem else {
-            return Err(self.err(pr, format!("tl.load needs a pointer, got {}", tm_ir::describe_type(&pty))));
-        };
-        self.check_dtype_supported(elem, range)?;
-        if let Some((bc, r)) = &b[3] {
-            if !matches!(bc, Val::Const(ConstValue::Tuple(t)) if t.is_empty()) {
-                return Err(self.err(*r, "boundary_check needs block pointers (tl.make_block_ptr), which are not supported yet"));
-            }
-        }
-        let mut operands = vec![ptr];
-        let has_mask = !Self::is_none(&b[1]);
-        let has_other = !Self::is_none(&b[2]);
-        if has_other && !has_mask {
-            return Err(self.err(range, "tl.load: `other` cannot be given without `mask`"));
-        }
-        if has_mask {
-            let (mv, mr) = b[1].clone().expect("checked");
-            let m = self.mask_for(&pty, mv, mr)?;
-            operands.push(m);
-        }
-        if has_other {
-            let (ov, or) = b[2].clone().expect("checked");
-            let o = self.operand(&ov, or)?;
-            let o = self.materialize(&o, elem, or)?;
-            let o = self.broadcast_to(o, &pty.shape, or)?;
-            operands.push(o);
-        }
-        let ty = pty.with_elem(Elem::Scalar(elem));
-        Ok(Val::Tensor(self.emit1(OpKind::Load { has_mask, has_other }, operands, ty)))
-    }
-
-    /// Checks a mask is boolean and broadcasts it to the pointer's shape.
-    fn mask_for(&mut self, pty: &Type, mv: Val, mr: TextRange) -> R<tm_ir::ValueId> {
-        let m = self.tensor(&mv, mr)?;
-        let mty = self.f.ty(m).clone();
-        if mty.elem != Elem::Scalar(DType::I1) {
-            return Err(self.err(mr, format!("mask must be a boolean (int1) value, got {}", tm_ir::describe_type(&mty))));
-        }
-        if !pty.is_block() && mty.is_block() {
-            return Err(self.err(mr, "a block mask needs a block of pointers"));
-        }
-        self.broadcast_to(m, &pty.shape, mr)
-    }
-
-    fn lower_store(&mut self, args: Args, range: TextRange) -> R<Val> {
-        let names = ["pointer", "value", "mask", "boundary_check", "cache_modifier", "eviction_policy"];
-        let b = self.bind("store", args, &names, 2, range)?;
-        let (pv, pr) = b[0].clone().expect("required");
-        let ptr = self.tensor(&pv, pr)?;
-        let pty = self.f.ty(ptr).clone();
-        let Elem::Ptr(elem) = pty.elem else {
-            return Err(self.err(pr, format!("tl.store needs a pointer, got {}", tm_ir::describe_type(&pty))));
-        };
-        self.check_dtype_supported(elem, range)?;
-        let (vv, vr) = b[1].clone().expect("required");
-        let val = self.operand(&vv, vr)?;
-        let vd = self.operand_dtype(&val).ok_or_else(|| self.err(vr, "tl.store needs a numeric value"))?;
-        if vd.is_float() && elem.is_int() {
-            return Err(self.err(
-                vr,
-                format!(
-                    "cannot store {} values through a pointer to {} without an explicit cast; use .to(tl.{})",
-                    vd.language_name(),
-                    elem.language_name(),
-                    elem.language_name()
-                ),
-            ));
-        }
-        if let Operand::Value(v) = &val {
-            let vs = &self.f.ty(*v).shape;
-            if !pty.is_block() && !vs.is_empty() {
-                return Err(self.err(vr, "cannot store a block through a single pointer"));
-            }
-        }
-        let v = self.materialize(&val, elem, vr)?;
-        let v = self.broadcast_to(v, &pty.shape, vr)?;
-        let mut operands = vec![ptr, v];
-        let has_mask = !Self::is_none(&b[2]);
-        if has_mask {
-            let (mv, mr) = b[2].clone().expect("checked");
-            operands.push(self.mask_for(&pty, mv, mr)?);
-        }
-        self.emit(OpKind::Store { has_mask }, operands, vec![], vec![]);
-        Ok(Val::Const(ConstValue::None))
-    }
 }

@@ -9,6 +9,11 @@
 
 mod atomics;
 mod builtins;
+mod constexpr;
+mod dot;
+mod memory;
+mod shapes;
+mod values;
 pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;
 pub mod diag;

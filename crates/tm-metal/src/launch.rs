@@ -42,19 +42,23 @@ impl Pipeline {
 
     unsafe fn run(&self, dev: &Device, launch: &CheckedLaunch<'_>) -> Result<(), MetalError> {
         let fail = |message: String| MetalError::Arguments { kernel: self.kernel.clone(), message };
+        let no_memory = |bytes: usize| MetalError::Resources {
+            kernel: self.kernel.clone(),
+            message: format!("Metal cannot allocate a buffer of {bytes} bytes"),
+        };
         let plan = plan_bindings(launch.buffers, dev.page);
         let host = plan
             .host
             .iter()
             // SAFETY: each range lies in caller memory valid for the call.
-            .map(|h| unsafe { bind_host(dev, h) }.ok_or_else(|| fail(format!("cannot allocate {} bytes", h.len_from_base()))))
+            .map(|h| unsafe { bind_host(dev, h) }.ok_or_else(|| no_memory(h.len_from_base())))
             .collect::<Result<Vec<_>, _>>()?;
         // Empty arrays get a small buffer of their own (the kernel may not touch it).
         let empty: Option<Buffer> = match plan.slots.contains(&Binding::Empty) {
             true => Some(
                 dev.device
                     .newBufferWithLength_options(16, MTLResourceOptions::StorageModeShared)
-                    .ok_or_else(|| fail("cannot allocate 16 bytes".into()))?,
+                    .ok_or_else(|| no_memory(16))?,
             ),
             false => None,
         };
