@@ -1,20 +1,27 @@
 //! Small helpers shared by builtins: float operands, inserting dims.
 
 use crate::lower::{Lowerer, R};
+use tm_ir::DType;
 use crate::value::Val;
 use ruff_text_size::TextRange;
 use tm_ir::OpKind;
 
 impl Lowerer<'_> {
     /// A floating-point operand for a math function (Triton refuses integers).
+    /// Triton's math functions take float32 only (its `_check_dtype`): half
+    /// and bfloat16 inputs must be converted first, e.g. `tl.exp(x.to(tl.float32))`.
     pub(crate) fn float_operand(&mut self, fname: &str, v: &Val, r: TextRange) -> R<tm_ir::ValueId> {
         let x = self.tensor(v, r)?;
         match self.f.ty(x).dtype() {
-            Some(d) if d.is_float() => {
-                self.check_dtype_supported(d, r)?;
+            Some(DType::F32) => Ok(x),
+            Some(DType::F64) => {
+                self.check_dtype_supported(DType::F64, r)?;
                 Ok(x)
             }
-            Some(d) => Err(self.err(r, format!("{fname}() expects a floating-point argument (fp16, bf16, fp32), got {}", d.language_name()))),
+            Some(d) => Err(self.err(
+                r,
+                format!("{fname}() expects dtype fp32 (as Triton: ['fp32', 'fp64']) but got {}; convert with .to(tl.float32)", d.triton_name()),
+            )),
             None => Err(self.err(r, format!("{fname}() of a pointer"))),
         }
     }
