@@ -1,6 +1,9 @@
-"""Test-suite settings: every kernel the tests compile also passes the Metal
-address-space syntax check."""
+"""Test-suite settings: on Linux, every kernel the tests compile also passes the
+Metal address-space syntax check (it needs the CPU executor's clang; on a Mac
+the Metal compiler itself checks every kernel)."""
 
 import os
+import sys
 
-os.environ.setdefault("TRITON_METAL_SYNTAX_CHECK", "1")
+if sys.platform.startswith("linux"):
+    os.environ.setdefault("TRITON_METAL_SYNTAX_CHECK", "1")

@@ -38,7 +38,10 @@ pub struct MemoryStats {
 pub fn chip_generation(device_name: &str) -> &'static str {
     let generation = device_name
         .split_whitespace()
-        .find_map(|w| w.strip_prefix('M').filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit())))
+        .find_map(|w| {
+            w.strip_prefix('M')
+                .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+        })
         .and_then(|d| d.parse::<u32>().ok());
     match generation {
         Some(1) => "M1",

@@ -32,7 +32,11 @@ pub enum BufferArg {
     Host(HostRange),
     /// An `id<MTLBuffer>` (PyTorch MPS tensors): the kernel's pointer is at byte `offset`, and
     /// it may touch `len` bytes from there. Only the Metal runtime can bind it.
-    Metal { buffer: usize, offset: usize, len: usize },
+    Metal {
+        buffer: usize,
+        offset: usize,
+        len: usize,
+    },
 }
 
 /// A launch that passed [`KernelAbi::check_launch`].
@@ -62,7 +66,10 @@ impl KernelAbi {
         scalars: &[ScalarValue],
     ) -> Result<CheckedLaunch<'a>, AbiError> {
         if buffers.len() != self.buffers.len() {
-            return Err(AbiError::BufferCount { expected: self.buffers.len(), got: buffers.len() });
+            return Err(AbiError::BufferCount {
+                expected: self.buffers.len(),
+                got: buffers.len(),
+            });
         }
         for (b, p) in buffers.iter().zip(&self.buffers) {
             if let BufferArg::Host(h) = b {
@@ -166,7 +173,10 @@ pub fn plan_bindings(buffers: &[BufferArg], page: usize) -> BindingPlan {
         .iter()
         .zip(&group_of)
         .map(|(b, &g)| match *b {
-            BufferArg::Host(h) if h.len > 0 => Binding::Host { buffer: g, offset: h.addr - host[g].base() },
+            BufferArg::Host(h) if h.len > 0 => Binding::Host {
+                buffer: g,
+                offset: h.addr - host[g].base(),
+            },
             BufferArg::Host(_) => Binding::Empty,
             BufferArg::Metal { buffer, offset, .. } => Binding::Metal { buffer, offset },
         })
@@ -181,11 +191,21 @@ mod tests {
     use tm_ir::DType;
 
     fn host(addr: usize, len: usize) -> BufferArg {
-        BufferArg::Host(HostRange { addr, start: addr, len, writable: true })
+        BufferArg::Host(HostRange {
+            addr,
+            start: addr,
+            len,
+            writable: true,
+        })
     }
 
     fn abi(buffers: usize, scalars: &[DType]) -> KernelAbi {
-        let bufs = (0..buffers).map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32 }).collect();
+        let bufs = (0..buffers)
+            .map(|i| BufferParam {
+                name: format!("p{i}"),
+                dtype: DType::F32,
+            })
+            .collect();
         let sc = scalars.iter().enumerate().map(|(i, d)| (format!("s{i}"), *d)).collect();
         KernelAbi::new("k".into(), bufs, sc, vec![], 128, 0, false).unwrap()
     }
@@ -194,40 +214,98 @@ mod tests {
     fn check_launch_packs_scalars() {
         let a = abi(1, &[DType::I32, DType::I64]);
         let bufs = [host(0x1000, 64)];
-        let l = a.check_launch([2, 1, 1], &bufs, &[ScalarValue::Int(7), ScalarValue::Int(-1)]).unwrap();
+        let l = a
+            .check_launch([2, 1, 1], &bufs, &[ScalarValue::Int(7), ScalarValue::Int(-1)])
+            .unwrap();
         assert_eq!(l.args.len(), 16);
         assert_eq!(&l.args[..4], &7i32.to_le_bytes());
         assert_eq!(&l.args[8..], &(-1i64).to_le_bytes());
         assert!(!l.is_empty());
-        assert!(a.check_launch([0, 1, 1], &bufs, &[ScalarValue::Int(7), ScalarValue::Int(0)]).unwrap().is_empty());
+        assert!(a
+            .check_launch([0, 1, 1], &bufs, &[ScalarValue::Int(7), ScalarValue::Int(0)])
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
     fn check_launch_refuses_wrong_counts_and_ranges() {
         let a = abi(2, &[DType::I32]);
-        let err = a.check_launch([1; 3], &[host(0x1000, 4)], &[ScalarValue::Int(1)]).unwrap_err();
+        let err = a
+            .check_launch([1; 3], &[host(0x1000, 4)], &[ScalarValue::Int(1)])
+            .unwrap_err();
         assert_eq!(err, AbiError::BufferCount { expected: 2, got: 1 });
-        let err = a.check_launch([1; 3], &[host(0x1000, 4), host(0x2000, 4)], &[]).unwrap_err();
+        let err = a
+            .check_launch([1; 3], &[host(0x1000, 4), host(0x2000, 4)], &[])
+            .unwrap_err();
         assert_eq!(err, AbiError::ScalarCount { expected: 1, got: 0 });
-        let outside = BufferArg::Host(HostRange { addr: 0x3000, start: 0x1000, len: 16, writable: true });
-        let err = a.check_launch([1; 3], &[host(0x1000, 4), outside], &[ScalarValue::Int(1)]).unwrap_err();
+        let outside = BufferArg::Host(HostRange {
+            addr: 0x3000,
+            start: 0x1000,
+            len: 16,
+            writable: true,
+        });
+        let err = a
+            .check_launch([1; 3], &[host(0x1000, 4), outside], &[ScalarValue::Int(1)])
+            .unwrap_err();
         assert_eq!(err, AbiError::BadRange { name: "p1".into() });
     }
 
     #[test]
     fn scalars_over_4_kib_are_refused_at_compile_time() {
-        let err = KernelAbi::new("k".into(), vec![], (0..513).map(|i| (format!("s{i}"), DType::I64)).collect(), vec![], 32, 0, false);
+        let err = KernelAbi::new(
+            "k".into(),
+            vec![],
+            (0..513).map(|i| (format!("s{i}"), DType::I64)).collect(),
+            vec![],
+            32,
+            0,
+            false,
+        );
         assert_eq!(err.unwrap_err(), AbiError::ScalarsTooLarge(4104));
-        assert!(KernelAbi::new("k".into(), vec![], (0..512).map(|i| (format!("s{i}"), DType::I64)).collect(), vec![], 32, 0, false).is_ok());
+        assert!(KernelAbi::new(
+            "k".into(),
+            vec![],
+            (0..512).map(|i| (format!("s{i}"), DType::I64)).collect(),
+            vec![],
+            32,
+            0,
+            false
+        )
+        .is_ok());
     }
 
     #[test]
     fn thirty_pointers_and_scalars_fit_thirty_one_do_not() {
-        let bufs = |n| (0..n).map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32 }).collect();
-        assert!(KernelAbi::new("k".into(), bufs(30), vec![("n".into(), DType::I32)], vec![], 32, 0, false).is_ok());
+        let bufs = |n| {
+            (0..n)
+                .map(|i| BufferParam {
+                    name: format!("p{i}"),
+                    dtype: DType::F32,
+                })
+                .collect()
+        };
+        assert!(KernelAbi::new(
+            "k".into(),
+            bufs(30),
+            vec![("n".into(), DType::I32)],
+            vec![],
+            32,
+            0,
+            false
+        )
+        .is_ok());
         assert!(KernelAbi::new("k".into(), bufs(31), vec![], vec![], 32, 0, false).is_ok());
         assert_eq!(
-            KernelAbi::new("k".into(), bufs(31), vec![("n".into(), DType::I32)], vec![], 32, 0, false).unwrap_err(),
+            KernelAbi::new(
+                "k".into(),
+                bufs(31),
+                vec![("n".into(), DType::I32)],
+                vec![],
+                32,
+                0,
+                false
+            )
+            .unwrap_err(),
             AbiError::TooManyBuffers(31)
         );
     }
@@ -238,7 +316,13 @@ mod tests {
         let plan = plan_bindings(&[host(8 * page, 100), host(0x1_0008, 40)], page);
         assert_eq!(plan.host.len(), 2);
         // Sorted by address: the second argument's memory comes first.
-        assert_eq!(plan.slots, vec![Binding::Host { buffer: 1, offset: 0 }, Binding::Host { buffer: 0, offset: 8 }]);
+        assert_eq!(
+            plan.slots,
+            vec![
+                Binding::Host { buffer: 1, offset: 0 },
+                Binding::Host { buffer: 0, offset: 8 }
+            ]
+        );
         assert!(!plan.host[0].page_aligned);
         assert_eq!(plan.host[0].base(), 0x1_0000);
         assert!(plan.host[1].page_aligned);
@@ -249,9 +333,22 @@ mod tests {
     fn overlapping_views_share_one_buffer_and_keep_alignment() {
         // x and x[1:] of a float32 array at 0x1004, and the same array passed twice.
         let x = host(0x1004, 400);
-        let tail = BufferArg::Host(HostRange { addr: 0x1008, start: 0x1008, len: 396, writable: false });
+        let tail = BufferArg::Host(HostRange {
+            addr: 0x1008,
+            start: 0x1008,
+            len: 396,
+            writable: false,
+        });
         let plan = plan_bindings(&[x, tail, x], 4096);
-        assert_eq!(plan.host, vec![HostBuffer { start: 0x1004, end: 0x1004 + 400, page_aligned: false, writable: true }]);
+        assert_eq!(
+            plan.host,
+            vec![HostBuffer {
+                start: 0x1004,
+                end: 0x1004 + 400,
+                page_aligned: false,
+                writable: true
+            }]
+        );
         assert_eq!(
             plan.slots,
             vec![
@@ -261,7 +358,9 @@ mod tests {
             ]
         );
         for (slot, addr) in plan.slots.iter().zip([0x1004usize, 0x1008, 0x1004]) {
-            let Binding::Host { offset, .. } = slot else { unreachable!() };
+            let Binding::Host { offset, .. } = slot else {
+                unreachable!()
+            };
             assert_eq!((plan.host[0].base() + offset) % 16, addr % 16);
         }
         assert_eq!(plan.host[0].len_from_base(), 404);
@@ -270,15 +369,36 @@ mod tests {
     #[test]
     fn negative_strides_and_empty_and_metal_arguments() {
         // A reversed view: the pointer is its last byte's element, the extent lies below it.
-        let rev = BufferArg::Host(HostRange { addr: 0x2000 + 36, start: 0x2000, len: 40, writable: true });
-        let empty = BufferArg::Host(HostRange { addr: 0, start: 0, len: 0, writable: true });
-        let mps = BufferArg::Metal { buffer: 0xdead0, offset: 64, len: 128 };
+        let rev = BufferArg::Host(HostRange {
+            addr: 0x2000 + 36,
+            start: 0x2000,
+            len: 40,
+            writable: true,
+        });
+        let empty = BufferArg::Host(HostRange {
+            addr: 0,
+            start: 0,
+            len: 0,
+            writable: true,
+        });
+        let mps = BufferArg::Metal {
+            buffer: 0xdead0,
+            offset: 64,
+            len: 128,
+        };
         let plan = plan_bindings(&[rev, empty, mps], 4096);
         assert_eq!(plan.host.len(), 1);
         assert!(plan.host[0].page_aligned);
         assert_eq!(
             plan.slots,
-            vec![Binding::Host { buffer: 0, offset: 36 }, Binding::Empty, Binding::Metal { buffer: 0xdead0, offset: 64 }]
+            vec![
+                Binding::Host { buffer: 0, offset: 36 },
+                Binding::Empty,
+                Binding::Metal {
+                    buffer: 0xdead0,
+                    offset: 64
+                }
+            ]
         );
     }
 

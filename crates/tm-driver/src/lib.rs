@@ -80,6 +80,14 @@ fn syntax_check_enabled() -> bool {
     std::env::var("TRITON_METAL_SYNTAX_CHECK").is_ok_and(|v| !v.is_empty() && v != "0")
 }
 
+/// `TRITON_METAL_DRY_RUN=1` (read once, at the first launch): launches stop once the
+/// arguments are checked and packed and the kernel's runtime library is ready, and run
+/// nothing. `benchmarks/launch_overhead.py` measures launch overhead this way.
+pub fn dry_run_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("TRITON_METAL_DRY_RUN").is_ok_and(|v| !v.is_empty() && v != "0"))
+}
+
 fn log(kernel: &str, stage: &str, d: Duration) {
     if debug_enabled() {
         eprintln!("[triton_metal] {kernel}: {stage} {:.3} ms", d.as_secs_f64() * 1e3);
@@ -127,6 +135,12 @@ pub fn compile(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
     let (ttir, ttir_opt, layouts, msl) = (k.ttir.clone(), k.ttir_opt.clone(), k.layouts.clone(), k.msl.clone());
     cache::store(&key, cache::Artifacts { ttir, ttir_opt, layouts, msl, abi: k.abi.clone() });
     Ok(k)
+}
+
+/// Compiles `req` from its source every time: the kernel cache (memory and disk) is neither
+/// read nor written. For measuring compile latency (`benchmarks/compile_latency.py`).
+pub fn compile_without_cache(req: &CompileRequest) -> Result<CompiledKernel, CompileError> {
+    compile_uncached(req, None)
 }
 
 fn compile_uncached(req: &CompileRequest, mut dump: Option<&mut dump::Dump>) -> Result<CompiledKernel, CompileError> {
@@ -214,6 +228,9 @@ impl CompiledKernel {
             .map_err(|e| LaunchError::BadArguments(format!("kernel '{}': {e}", self.name)))?;
         if launch.is_empty() {
             return Ok(());
+        }
+        if dry_run_enabled() {
+            return self.runtime().map(|_| ());
         }
         // SAFETY: the caller guarantees the buffers, as this function's contract says.
         unsafe { runtime::launch(self.runtime()?, &launch) }

@@ -15,7 +15,11 @@ pub(crate) type Loaded = Arc<tm_metal::Pipeline>;
 pub(crate) type Loaded = Arc<tm_cpu::CpuKernel>;
 
 /// The name of the stage that builds a [`Loaded`] (for `TRITON_METAL_DEBUG`).
-pub(crate) const BUILD_STAGE: &str = if cfg!(target_vendor = "apple") { "metal pipeline build" } else { "cpu-executor build" };
+pub(crate) const BUILD_STAGE: &str = if cfg!(target_vendor = "apple") {
+    "metal pipeline build"
+} else {
+    "cpu-executor build"
+};
 
 #[cfg(target_vendor = "apple")]
 fn metal_error(e: tm_metal::MetalError) -> LaunchError {

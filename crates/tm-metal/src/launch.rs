@@ -41,7 +41,10 @@ impl Pipeline {
     }
 
     unsafe fn run(&self, dev: &Device, launch: &CheckedLaunch<'_>) -> Result<(), MetalError> {
-        let fail = |message: String| MetalError::Arguments { kernel: self.kernel.clone(), message };
+        let fail = |message: String| MetalError::Arguments {
+            kernel: self.kernel.clone(),
+            message,
+        };
         let no_memory = |bytes: usize| MetalError::Resources {
             kernel: self.kernel.clone(),
             message: format!("Metal cannot allocate a buffer of {bytes} bytes"),
@@ -69,20 +72,31 @@ impl Pipeline {
                 Binding::Metal { buffer, offset } => {
                     // SAFETY: the caller guarantees a live id<MTLBuffer>.
                     let b = unsafe { &*(buffer as *const ProtocolObject<dyn MTLBuffer>) };
-                    let BufferArg::Metal { len, .. } = *arg else { unreachable!("plan follows the arguments") };
+                    let BufferArg::Metal { len, .. } = *arg else {
+                        unreachable!("plan follows the arguments")
+                    };
                     if !std::ptr::eq(Retained::as_ptr(&b.device()), Retained::as_ptr(&dev.device)) {
-                        return Err(fail(format!("pointer argument {slot} is a Metal buffer of another GPU")));
+                        return Err(fail(format!(
+                            "pointer argument {slot} is a Metal buffer of another GPU"
+                        )));
                     }
                     match offset.checked_add(len) {
                         Some(end) if end <= b.length() => {}
-                        _ => return Err(fail(format!("pointer argument {slot} reaches past the end of its Metal buffer"))),
+                        _ => {
+                            return Err(fail(format!(
+                                "pointer argument {slot} reaches past the end of its Metal buffer"
+                            )))
+                        }
                     }
                     (b, offset)
                 }
                 Binding::Empty => (empty.as_deref().expect("allocated above"), 0),
             });
         }
-        let no_queue = || MetalError::Execution { kernel: self.kernel.clone(), message: "cannot create a command buffer".into() };
+        let no_queue = || MetalError::Execution {
+            kernel: self.kernel.clone(),
+            message: "cannot create a command buffer".into(),
+        };
         let commands = dev.queue.commandBuffer().ok_or_else(no_queue)?;
         let encoder = commands.computeCommandEncoder().ok_or_else(no_queue)?;
         encoder.setComputePipelineState(&self.state);
@@ -101,8 +115,16 @@ impl Pipeline {
         }
         let [x, y, z] = launch.grid.map(|g| g as usize);
         encoder.dispatchThreadgroups_threadsPerThreadgroup(
-            MTLSize { width: x, height: y, depth: z },
-            MTLSize { width: self.threads as usize, height: 1, depth: 1 },
+            MTLSize {
+                width: x,
+                height: y,
+                depth: z,
+            },
+            MTLSize {
+                width: self.threads as usize,
+                height: 1,
+                depth: 1,
+            },
         );
         encoder.endEncoding();
         commands.commit();
@@ -112,13 +134,18 @@ impl Pipeline {
                 .error()
                 .map(|e| e.localizedDescription().to_string())
                 .unwrap_or_else(|| format!("command buffer status {:?}", commands.status()));
-            return Err(MetalError::Execution { kernel: self.kernel.clone(), message });
+            return Err(MetalError::Execution {
+                kernel: self.kernel.clone(),
+                message,
+            });
         }
         for (h, b) in plan.host.iter().zip(&host) {
             if b.staged.is_some() && h.writable {
                 let from = b.buffer.contents().as_ptr().cast::<u8>();
                 // SAFETY: the copy made by bind_host, back to where it came from.
-                unsafe { std::ptr::copy_nonoverlapping(from.add(h.start - h.base()), h.start as *mut u8, h.end - h.start) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(from.add(h.start - h.base()), h.start as *mut u8, h.end - h.start)
+                };
             }
         }
         Ok(())
@@ -149,9 +176,14 @@ unsafe fn bind_host(dev: &Device, h: &HostBuffer) -> Option<HostBinding> {
         }
     }
     let len = h.len_from_base();
-    let buffer = dev.device.newBufferWithLength_options(len, MTLResourceOptions::StorageModeShared)?;
+    let buffer = dev
+        .device
+        .newBufferWithLength_options(len, MTLResourceOptions::StorageModeShared)?;
     let to = buffer.contents().as_ptr().cast::<u8>();
     // SAFETY: the buffer has len bytes and start - base + (end - start) == len.
     unsafe { std::ptr::copy_nonoverlapping(h.start as *const u8, to.add(h.start - h.base()), h.end - h.start) };
-    Some(HostBinding { buffer, staged: Some(Allocation::new(len)) })
+    Some(HostBinding {
+        buffer,
+        staged: Some(Allocation::new(len)),
+    })
 }

@@ -66,7 +66,10 @@ extern "C" {
 
 fn device() -> Result<&'static Device, MetalError> {
     static DEVICE: OnceLock<Result<Device, String>> = OnceLock::new();
-    DEVICE.get_or_init(|| autoreleasepool(|_| open_device())).as_ref().map_err(|e| MetalError::NoDevice(e.clone()))
+    DEVICE
+        .get_or_init(|| autoreleasepool(|_| open_device()))
+        .as_ref()
+        .map_err(|e| MetalError::NoDevice(e.clone()))
 }
 
 fn open_device() -> Result<Device, String> {
@@ -84,11 +87,18 @@ fn open_device() -> Result<Device, String> {
         // Virtual machines' paravirtual GPU may only claim the common family.
         (MTLGPUFamily::Metal3, "Metal3"),
     ];
-    let family = families.into_iter().find(|(f, _)| device.supportsFamily(*f)).map_or("unknown", |(_, n)| n);
+    let family = families
+        .into_iter()
+        .find(|(f, _)| device.supportsFamily(*f))
+        .map_or("unknown", |(_, n)| n);
     let process = NSProcessInfo::processInfo();
     let os = process.operatingSystemVersion();
-    let (major, minor) = tm_abi::msl_version_for_macos(os.majorVersion.max(0) as u32)
-        .ok_or_else(|| format!("macOS {}.{} is too old (macOS 11 or newer is needed)", os.majorVersion, os.minorVersion))?;
+    let (major, minor) = tm_abi::msl_version_for_macos(os.majorVersion.max(0) as u32).ok_or_else(|| {
+        format!(
+            "macOS {}.{} is too old (macOS 11 or newer is needed)",
+            os.majorVersion, os.minorVersion
+        )
+    })?;
     let queue = device.newCommandQueue().ok_or("cannot create a Metal command queue")?;
     let info = DeviceInfo {
         backend: "metal",
@@ -105,7 +115,13 @@ fn open_device() -> Result<Device, String> {
     };
     // SAFETY: getpagesize has no preconditions.
     let page = unsafe { getpagesize() }.max(4096) as usize;
-    Ok(Device { device, queue, info, language: MTLLanguageVersion(((major << 16) + minor) as usize), page })
+    Ok(Device {
+        device,
+        queue,
+        info,
+        language: MTLLanguageVersion(((major << 16) + minor) as usize),
+        page,
+    })
 }
 
 /// The GPU kernels run on, or why there is none.
@@ -118,7 +134,10 @@ static PEAK_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Bytes of the buffers triton_metal allocated (staging copies), now and at most.
 pub fn memory_stats() -> MemoryStats {
-    MemoryStats { current_bytes: CURRENT_BYTES.load(Ordering::Relaxed), peak_bytes: PEAK_BYTES.load(Ordering::Relaxed) }
+    MemoryStats {
+        current_bytes: CURRENT_BYTES.load(Ordering::Relaxed),
+        peak_bytes: PEAK_BYTES.load(Ordering::Relaxed),
+    }
 }
 
 /// Counts `bytes` as allocated while it lives.
@@ -164,12 +183,20 @@ pub fn pipeline(msl: &str, abi: &KernelAbi) -> Result<Arc<Pipeline>, MetalError>
         return Ok(p.clone());
     }
     let p = Arc::new(autoreleasepool(|_| build_pipeline(device()?, msl, abi))?);
-    Ok(cache.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_insert(p).clone())
+    Ok(cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_insert(p)
+        .clone())
 }
 
 fn build_pipeline(dev: &Device, msl: &str, abi: &KernelAbi) -> Result<Pipeline, MetalError> {
     let kernel = abi.kernel_name.clone();
-    let compile_error = |log: String| MetalError::Compile { kernel: kernel.clone(), log };
+    let compile_error = |log: String| MetalError::Compile {
+        kernel: kernel.clone(),
+        log,
+    };
     let options = MTLCompileOptions::new();
     options.setLanguageVersion(dev.language);
     // Triton expects IEEE arithmetic and accurate math functions: no fast math.
@@ -192,10 +219,15 @@ fn build_pipeline(dev: &Device, msl: &str, abi: &KernelAbi) -> Result<Pipeline, 
         .device
         .newComputePipelineStateWithFunction_error(&function)
         .map_err(|e| compile_error(e.localizedDescription().to_string()))?;
-    let resources = |message: String| MetalError::Resources { kernel: kernel.clone(), message };
+    let resources = |message: String| MetalError::Resources {
+        kernel: kernel.clone(),
+        message,
+    };
     let width = state.threadExecutionWidth();
     if width != tm_abi::SIMD_WIDTH as usize {
-        return Err(resources(format!("this GPU runs simdgroups of {width} threads; generated kernels need 32")));
+        return Err(resources(format!(
+            "this GPU runs simdgroups of {width} threads; generated kernels need 32"
+        )));
     }
     let max_threads = state.maxTotalThreadsPerThreadgroup();
     if abi.threads_per_threadgroup as usize > max_threads {
@@ -214,5 +246,10 @@ fn build_pipeline(dev: &Device, msl: &str, abi: &KernelAbi) -> Result<Pipeline, 
             dev.info.max_threadgroup_memory
         )));
     }
-    Ok(Pipeline { state, kernel, threads: abi.threads_per_threadgroup, threadgroup_bytes })
+    Ok(Pipeline {
+        state,
+        kernel,
+        threads: abi.threads_per_threadgroup,
+        threadgroup_bytes,
+    })
 }

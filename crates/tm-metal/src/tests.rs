@@ -32,9 +32,21 @@ kernel void scale(device const float* x [[buffer(0)]], device float* out [[buffe
 "#;
 
 fn abi(threads: u32) -> KernelAbi {
-    let buf = |name: &str| BufferParam { name: name.into(), dtype: DType::F32 };
+    let buf = |name: &str| BufferParam {
+        name: name.into(),
+        dtype: DType::F32,
+    };
     let scalars = vec![("n".to_string(), DType::I32), ("a".to_string(), DType::F32)];
-    KernelAbi::new("scale".into(), vec![buf("x"), buf("out")], scalars, vec![], threads, 16, true).unwrap()
+    KernelAbi::new(
+        "scale".into(),
+        vec![buf("x"), buf("out")],
+        scalars,
+        vec![],
+        threads,
+        16,
+        true,
+    )
+    .unwrap()
 }
 
 /// Page-aligned zeroed memory, so both the no-copy and the copying paths can be chosen.
@@ -52,7 +64,12 @@ impl Pages {
     }
     fn range(&self, at: usize, n: usize) -> BufferArg {
         let addr = self.0 as usize + at;
-        BufferArg::Host(HostRange { addr, start: addr, len: n * 4, writable: true })
+        BufferArg::Host(HostRange {
+            addr,
+            start: addr,
+            len: n * 4,
+            writable: true,
+        })
     }
 }
 
@@ -71,7 +88,13 @@ fn run(x_at: usize, out_at: usize, n: usize) {
     let abi = abi(64);
     let p = pipeline(MSL, &abi).unwrap();
     let bufs = [mem.range(x_at, n), mem.range(out_at, n)];
-    let launch = abi.check_launch([n.div_ceil(64) as u32, 1, 1], &bufs, &[ScalarValue::Int(n as i128), ScalarValue::Float(2.0)]).unwrap();
+    let launch = abi
+        .check_launch(
+            [n.div_ceil(64) as u32, 1, 1],
+            &bufs,
+            &[ScalarValue::Int(n as i128), ScalarValue::Float(2.0)],
+        )
+        .unwrap();
     // SAFETY: both ranges lie in `mem`, alive for the call.
     unsafe { p.launch(&launch) }.unwrap();
     let out = mem.floats(out_at, n);
