@@ -200,3 +200,28 @@ def test_combine_function_must_be_jit():
 def test_reduction_axis_out_of_range():
     with pytest.raises(CompilationError, match="axis 1 is out of range"):
         bad_reduce[(1,)](np.zeros(16, np.float32), AXIS=1, FN=False)
+
+
+@triton.jit
+def runtime_arange(x_ptr, n):
+    offs = tl.arange(0, n)
+    tl.store(x_ptr + offs, offs)
+
+
+def test_runtime_value_where_constexpr_is_required():
+    with pytest.raises(CompilationError, match="constexpr") as info:
+        runtime_arange[(1,)](np.zeros(16, np.int32), 16)
+    assert "tl.arange(0, n)" in info.value.source_line
+
+
+@triton.jit
+def mismatched(x_ptr):
+    a = tl.arange(0, 16)
+    b = tl.arange(0, 32)
+    tl.store(x_ptr + a, a + b)
+
+
+def test_mismatched_shapes():
+    with pytest.raises(CompilationError, match="cannot broadcast") as info:
+        mismatched[(1,)](np.zeros(32, np.int32))
+    assert info.value.col > 0 and "a + b" in info.value.source_line

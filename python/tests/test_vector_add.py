@@ -29,7 +29,8 @@ def rand(n, dtype, seed=0):
     rng = np.random.default_rng(seed)
     if np.dtype(dtype).kind == "f":
         return rng.standard_normal(n).astype(dtype)
-    return rng.integers(-1000, 1000, n).astype(dtype)
+    info = np.iinfo(dtype)
+    return rng.integers(max(info.min, -1000), min(info.max, 1000), n).astype(dtype)
 
 
 @pytest.mark.parametrize("n", [1, 17, 128, 1000, 1024, 4099, 1_000_003])
@@ -46,11 +47,30 @@ def test_blocks_and_warps(block, num_warps):
     np.testing.assert_array_equal(launch_add(x, y, block, num_warps), x + y)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32])
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.float16, np.int32, np.int8, np.int16, np.int64, np.uint8, np.uint16, np.uint32, np.uint64]
+)
 @pytest.mark.parametrize("n", [1000, 4096])
 def test_dtypes(dtype, n):
     x, y = rand(n, dtype, 5), rand(n, dtype, 6)
-    np.testing.assert_array_equal(launch_add(x, y, 256), x + y)
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(launch_add(x, y, 256), x + y)
+
+
+@triton.jit
+def int64_bounds(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    pid = tl.program_id(0).to(tl.int64)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    m = offs < n  # n does not fit in int32: the comparison happens in int64
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=m) + 1, mask=m & (offs < 256))
+
+
+def test_int64_scalars_and_offsets():
+    x = np.arange(256, dtype=np.int32)
+    out = np.zeros_like(x)
+    k = int64_bounds[(2,)](x, out, 2**33, BLOCK=128)
+    assert "%arg2: i64" in k.asm["ttir"]
+    np.testing.assert_array_equal(out, x + 1)
 
 
 def test_int32_overflow_wraps():
