@@ -16,7 +16,10 @@ inline ushort tm_shfl_xor(ushort x, ushort m) { return simd_shuffle_xor(x, m); }
 inline char tm_shfl_xor(char x, ushort m) { return (char)simd_shuffle_xor((short)x, m); }
 inline uchar tm_shfl_xor(uchar x, ushort m) { return (uchar)simd_shuffle_xor((ushort)x, m); }
 inline bool tm_shfl_xor(bool x, ushort m) { return simd_shuffle_xor((ushort)x, m) != 0; }
+#if !defined(__METAL_VERSION__) || __METAL_VERSION__ >= 310
+// bfloat exists from MSL 3.1 (macOS 14) on.
 inline bfloat tm_shfl_xor(bfloat x, ushort m) { return as_type<bfloat>(simd_shuffle_xor(as_type<ushort>(x), m)); }
+#endif
 inline ulong tm_shfl_xor(ulong x, ushort m) { uint lo = simd_shuffle_xor((uint)x, m); uint hi = simd_shuffle_xor((uint)(x >> 32), m); return ((ulong)hi << 32) | (ulong)lo; }
 inline long tm_shfl_xor(long x, ushort m) { return (long)tm_shfl_xor((ulong)x, m); }
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
