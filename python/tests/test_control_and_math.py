@@ -217,3 +217,30 @@ def test_math_on_float16_needs_a_conversion_as_in_triton(name):
     x = np.ones(128, np.float16)
     with pytest.raises(CompilationError, match="expects dtype fp32"):
         _make_math_kernel(name)[(1,)](x, np.zeros_like(x), 128, BLOCK=128)
+
+
+from triton_metal.language.extra import libdevice  # noqa: E402
+
+
+@triton.jit
+def libdevice_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    y = libdevice.pow(tl.abs(x) + 1.0, 1.5) + libdevice.log1p(x * 1e-6) * 1e6 + tl.math.expm1(x * 1e-3) * 1e3
+    y += libdevice.trunc(x) + libdevice.rint(x) + tl.extra.libdevice.atan2(x, 2.0) + libdevice.tanh(x)
+    y += libdevice.isnan(x).to(tl.float32) * 100 + libdevice.isinf(x / 0.0).to(tl.float32) * 1000
+    tl.store(out_ptr + offs, y)
+
+
+def test_libdevice_namespace():
+    x = np.linspace(-2.3, 2.7, 64).astype(np.float32)
+    x[5] = np.nan
+    out = np.zeros_like(x)
+    libdevice_kernel[(1,)](x, out, BLOCK=64)
+    with np.errstate(all="ignore"):
+        ref = (np.power(np.abs(x) + 1, 1.5) + np.log1p(x * 1e-6) * 1e6 + np.expm1(x * 1e-3) * 1e3
+               + np.trunc(x) + np.rint(x) + np.arctan2(x, 2.0) + np.tanh(x)
+               + np.isnan(x) * 100.0 + np.isinf(x / 0.0) * 1000.0)
+    ok = ~np.isnan(x)
+    np.testing.assert_allclose(out[ok], ref[ok], rtol=1e-4, atol=1e-3)
+    assert np.isnan(out[5])

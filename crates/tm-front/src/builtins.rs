@@ -106,6 +106,25 @@ pub const LANGUAGE: &[&str] = &[
     "rand4x",
     "randn",
     "randn4x",
+    "log1p",
+    "expm1",
+    "trunc",
+    "rint",
+    "nearbyint",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "pow",
+    "atan2",
+    "isnan",
+    "isinf",
+    "signbit",
+    "fast_expf",
+    "fast_logf",
+    "fast_dividef",
+    "div_rz",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -400,7 +419,8 @@ impl Lowerer<'_> {
                 t(self.arith(BinOp::Div, Operand::Value(s), dop, false, range)?)
             }
             ("exp" | "exp2" | "log" | "log2" | "sqrt" | "sqrt_rn" | "rsqrt" | "sin" | "cos" | "tan" | "tanh" | "erf" | "floor"
-            | "ceil", _) => {
+            | "ceil" | "log1p" | "expm1" | "trunc" | "rint" | "nearbyint" | "asin" | "acos" | "atan" | "sinh" | "cosh"
+            | "fast_expf" | "fast_logf", _) => {
                 let b = self.bind(name, args, &["x"], 1, range)?;
                 let (x, r) = b[0].clone().expect("required");
                 let m = match name {
@@ -416,7 +436,18 @@ impl Lowerer<'_> {
                     "tanh" => MathFn::Tanh,
                     "erf" => MathFn::Erf,
                     "floor" => MathFn::Floor,
-                    _ => MathFn::Ceil,
+                    "ceil" => MathFn::Ceil,
+                    "log1p" => MathFn::Log1p,
+                    "expm1" => MathFn::Expm1,
+                    "trunc" => MathFn::Trunc,
+                    "rint" | "nearbyint" => MathFn::Rint,
+                    "asin" => MathFn::Asin,
+                    "acos" => MathFn::Acos,
+                    "atan" => MathFn::Atan,
+                    "sinh" => MathFn::Sinh,
+                    "cosh" => MathFn::Cosh,
+                    "fast_expf" => MathFn::Exp,
+                    _ => MathFn::Log,
                 };
                 let x = self.float_operand(name, &x, r)?;
                 t(self.emit1(OpKind::Math(m), vec![x], self.f.ty(x).clone()))
@@ -457,7 +488,34 @@ impl Lowerer<'_> {
                 let den = self.arith(BinOp::Add, one.clone(), Operand::Value(e), false, range)?;
                 t(self.arith(BinOp::Div, one, Operand::Value(den), true, range)?)
             }
-            ("fdiv" | "div_rn", _) => {
+            ("pow" | "atan2", _) => {
+                let b = self.bind(name, args, &["x", "y"], 2, range)?;
+                let (xv, xr) = b[0].clone().expect("required");
+                let (yv, yr) = b[1].clone().expect("required");
+                let x = self.float_operand(name, &xv, xr)?;
+                let y = self.operand(&yv, yr)?;
+                let (x, y, _) = self.unify(&Operand::Value(x), &y, DType::F32, range)?;
+                let m = if name == "pow" { MathFn::Pow } else { MathFn::Atan2 };
+                t(self.emit1(OpKind::Math(m), vec![x, y], self.f.ty(x).clone()))
+            }
+            ("isnan" | "isinf" | "signbit", _) => {
+                let b = self.bind(name, args, &["x"], 1, range)?;
+                let (xv, xr) = b[0].clone().expect("required");
+                let x = self.float_operand(name, &xv, xr)?;
+                t(match name {
+                    "isnan" => self.compare(tm_ir::CmpPred::Ne, Operand::Value(x), Operand::Value(x), range)?,
+                    "isinf" => {
+                        let ty = self.f.ty(x).clone();
+                        let a = self.emit1(OpKind::Math(MathFn::Abs), vec![x], ty);
+                        self.compare(tm_ir::CmpPred::Eq, Operand::Value(a), Operand::Weak(ConstValue::Float(f64::INFINITY)), range)?
+                    }
+                    _ => {
+                        let bits = self.bitcast(x, Elem::Scalar(DType::I32), range)?;
+                        self.compare(tm_ir::CmpPred::Lt, Operand::Value(bits), Operand::Weak(ConstValue::Int(0)), range)?
+                    }
+                })
+            }
+            ("fdiv" | "div_rn" | "fast_dividef" | "div_rz", _) => {
                 let b = self.bind(name, args, &["x", "y", "ieee_rounding"], 2, range)?;
                 let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
                 let y = self.operand(&b[1].as_ref().expect("required").0, range)?;

@@ -505,7 +505,8 @@ impl<'a> Lowerer<'a> {
                 _ => Err(self.err(range, format!("tl.PropagateNan has no member '{attr}'"))),
             },
             Val::Module(m @ (Module::Language | Module::Math)) => {
-                if m == Module::Language && attr == "math" {
+                // tl.math, tl.extra.libdevice, tl.extra.cuda.libdevice: one namespace of math.
+                if matches!(attr, "math" | "extra" | "libdevice" | "cuda") {
                     return Ok(Val::Module(Module::Math));
                 }
                 if let Some(d) = DType::parse(attr).filter(|_| attr.len() > 3 || attr == "int1") {

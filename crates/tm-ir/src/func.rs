@@ -94,6 +94,19 @@ pub enum MathFn {
     Ceil,
     Abs,
     Fma,
+    Log1p,
+    Expm1,
+    Trunc,
+    Rint,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    /// Binary: `pow(x, y)`.
+    Pow,
+    /// Binary: `atan2(y, x)`.
+    Atan2,
 }
 
 impl MathFn {
@@ -114,6 +127,17 @@ impl MathFn {
             MathFn::Ceil => "ceil",
             MathFn::Abs => "absf",
             MathFn::Fma => "fma",
+            MathFn::Log1p => "log1p",
+            MathFn::Expm1 => "expm1",
+            MathFn::Trunc => "trunc",
+            MathFn::Rint => "rint",
+            MathFn::Asin => "asin",
+            MathFn::Acos => "acos",
+            MathFn::Atan => "atan",
+            MathFn::Sinh => "sinh",
+            MathFn::Cosh => "cosh",
+            MathFn::Pow => "pow",
+            MathFn::Atan2 => "atan2",
         }
     }
 }

@@ -56,6 +56,9 @@ pub fn math_expr(m: MathFn, d: DType, a: &[String]) -> String {
     let call = match m {
         MathFn::Fma => format!("fma({}, {}, {})", f(&a[0]), f(&a[1]), f(&a[2])),
         MathFn::Erf => format!("tm_erf({})", f(&a[0])),
+        MathFn::Log1p => format!("tm_log1p({})", f(&a[0])),
+        MathFn::Expm1 => format!("tm_expm1({})", f(&a[0])),
+        MathFn::Pow | MathFn::Atan2 => format!("{}({}, {})", m.name(), f(&a[0]), f(&a[1])),
         MathFn::Abs => format!("fabs({})", f(&a[0])),
         other => format!("{}({})", other.name(), f(&a[0])),
     };

@@ -14,6 +14,8 @@ use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, ParamSp
 use tm_driver::{CompileError, CompileRequest, CompiledKernel, LaunchError};
 use tm_ir::DType;
 
+mod host_buffer;
+
 create_exception!(_core, CompilationError, PyException, "A kernel could not be compiled.");
 create_exception!(_core, OutOfResources, PyException, "A kernel needs more than the device allows.");
 
@@ -280,16 +282,29 @@ fn memory_stats() -> (u64, u64) {
     (m.current_bytes, m.peak_bytes)
 }
 
-/// Compiles `src` specialised by `specs` with `num_warps` warps per program.
+/// Compiles `src` specialised by `specs` with `num_warps` warps per program. With
+/// `cache=False` the kernel cache (memory and disk) is bypassed: it compiles from source.
 #[pyfunction]
-fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, num_warps: u32) -> PyResult<Kernel> {
+#[pyo3(signature = (src, specs, num_warps, cache = true))]
+fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, num_warps: u32, cache: bool) -> PyResult<Kernel> {
     guarded("compiling a kernel", || {
         let source = kernel_source(src)?;
         let specs = specs.iter().map(|s| param_spec(&s)).collect::<PyResult<Vec<_>>>()?;
         let req = CompileRequest { source, specs, num_warps };
-        let inner = py.detach(|| tm_driver::compile(&req)).map_err(|e| compilation_error(py, e))?;
+        let compile = if cache { tm_driver::compile } else { tm_driver::compile_without_cache };
+        let inner = py.detach(|| compile(&req)).map_err(|e| compilation_error(py, e))?;
         Ok(Kernel { inner })
     })
+}
+
+/// Does nothing: the floor a launch's cost is measured against (`benchmarks/launch_overhead.py`).
+#[pyfunction]
+fn noop() {}
+
+/// Whether launches stop before running anything (`TRITON_METAL_DRY_RUN=1`).
+#[pyfunction]
+fn dry_run() -> bool {
+    tm_driver::dry_run_enabled()
 }
 
 /// This compiler build's identity (part of every kernel cache key).
@@ -329,6 +344,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(cpu_compiler, m)?)?;
     m.add_function(wrap_pyfunction!(device_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory_stats, m)?)?;
+    m.add_function(wrap_pyfunction!(noop, m)?)?;
+    m.add_function(wrap_pyfunction!(dry_run, m)?)?;
+    m.add_function(wrap_pyfunction!(host_buffer::host_buffer, m)?)?;
     m.add_class::<Kernel>()?;
     Ok(())
 }
