@@ -129,10 +129,12 @@ def test_dump_dir_has_ir_after_each_pass_and_msl(tmp_path, monkeypatch):
     (kdir,) = (tmp_path / "dump").iterdir()
     assert kdir.name.startswith("dumped-")
     names = sorted(p.name for p in kdir.iterdir())
-    assert names == ["00-ttir.ttir", "01-fold.ttir", "02-cse.ttir", "03-dce.ttir", "04-layout.txt", "05-msl.metal"]
+    assert names == [
+        "00-ttir.ttir", "01-fold.ttir", "02-cse.ttir", "03-combine-dot.ttir", "04-dce.ttir", "05-layout.txt", "06-msl.metal"
+    ]
     assert (kdir / "00-ttir.ttir").read_text() == k.asm["ttir"]
-    assert (kdir / "03-dce.ttir").read_text() == k.asm["ttir_opt"]
-    assert (kdir / "05-msl.metal").read_text() == k.asm["msl"]
+    assert (kdir / "04-dce.ttir").read_text() == k.asm["ttir_opt"]
+    assert (kdir / "06-msl.metal").read_text() == k.asm["msl"]
     for stage in names[:4]:
         assert (kdir / stage).read_text().startswith("tt.func"), stage
 

@@ -504,7 +504,7 @@ impl<'a> Lowerer<'a> {
                 "NONE" => Ok(Val::Const(ConstValue::Int(0))),
                 _ => Err(self.err(range, format!("tl.PropagateNan has no member '{attr}'"))),
             },
-            Val::Module(m @ (Module::Language | Module::Math)) => {
+            Val::Module(Module::Language | Module::Math) => {
                 // tl.math, tl.extra.libdevice, tl.extra.cuda.libdevice: one namespace of math.
                 if matches!(attr, "math" | "extra" | "libdevice" | "cuda") {
                     return Ok(Val::Module(Module::Math));

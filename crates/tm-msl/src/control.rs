@@ -43,14 +43,53 @@ impl Emitter<'_> {
         r
     }
 
+    /// For each carried value of a `for`: is it a dot accumulator that can stay
+    /// in simdgroup matrices for the whole loop? (Used only as the `acc` of one
+    /// float `tl.dot` in the body, whose result is only yielded back.)
+    fn mma_carried(&self, op: &Op) -> Vec<bool> {
+        let region = &op.regions[0];
+        let Some(&yield_id) = region.ops.last() else { return vec![false; op.results.len()] };
+        let yields = &self.f.op(yield_id).operands;
+        (0..op.results.len())
+            .map(|i| {
+                let arg = region.args[1 + i];
+                let ty = self.f.ty(op.results[i]);
+                if ty.rank() != 2 || ty.dtype() != Some(DType::F32) || self.use_count.get(&arg) != Some(&1) {
+                    return false;
+                }
+                region.ops.iter().any(|&id| {
+                    let d = self.f.op(id);
+                    d.kind == tm_ir::OpKind::Dot
+                        && d.operands[2] == arg
+                        && self.f.ty(d.operands[0]).dtype().is_some_and(|t| t.is_float())
+                        && self.use_count.get(&d.results[0]) == Some(&1)
+                        && yields.get(i) == Some(&d.results[0])
+                })
+            })
+            .collect()
+    }
+
     pub(crate) fn for_op(&mut self, op: &Op) -> R<()> {
         let (lb, ub, step) = (op.operands[0], op.operands[1], op.operands[2]);
+        let mma = self.mma_carried(op);
         for (i, &res) in op.results.iter().enumerate() {
+            if mma[i] {
+                let shape = self.f.ty(res).shape.clone();
+                let plan = self.mma_plan(shape[0], shape[1]);
+                let name = format!("v{}_acc", res.0);
+                self.frags_from_value(&name, &plan, op.operands[3 + i], shape[0], shape[1])?;
+                self.fragments.insert(res, name.clone());
+                self.fragments.insert(op.regions[0].args[1 + i], name);
+                continue;
+            }
             self.declare_storage(res, Some(op.operands[3 + i]), op.loc)?;
         }
         let region = &op.regions[0];
         let iv = region.args[0];
-        for (&arg, &res) in region.args[1..].iter().zip(&op.results) {
+        for (i, (&arg, &res)) in region.args[1..].iter().zip(&op.results).enumerate() {
+            if mma[i] {
+                continue;
+            }
             let r = self.repr(res).clone();
             self.reprs.insert(arg, r);
         }
@@ -62,6 +101,15 @@ impl Emitter<'_> {
         self.line(format!("for ({t} {ivn} = {l}; {ivn} < {u}; {ivn} += {s}) {{"));
         self.nested(region, op.results.clone())?;
         self.line("}");
+        // Accumulators kept in simdgroup matrices come back to registers once.
+        for (i, &res) in op.results.iter().enumerate() {
+            if mma[i] && self.used.contains(&res) {
+                let shape = self.f.ty(res).shape.clone();
+                let plan = self.mma_plan(shape[0], shape[1]);
+                let name = self.fragments[&res].clone();
+                self.frags_to_array(&name, &plan, res, shape[0], shape[1], op.loc)?;
+            }
+        }
         Ok(())
     }
 
@@ -112,6 +160,10 @@ impl Emitter<'_> {
         let targets = self.yield_targets.last().cloned().unwrap_or_default();
         let mut staged = vec![];
         for (&t, &v) in targets.iter().zip(&op.operands) {
+            if self.fragments.contains_key(&t) {
+                // The dot already accumulated into the loop's fragments.
+                continue;
+            }
             let target = self.repr(t).clone();
             let src = match &target {
                 Repr::Array { layout, .. } => self.get(v, *layout)?,

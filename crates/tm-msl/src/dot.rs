@@ -10,7 +10,7 @@
 //! `tf32` precision computes in full float32 (documented in the README).
 
 use crate::emit::{unsupported, Emitter, Repr, R};
-use tm_ir::{DType, Op};
+use tm_ir::{DType, Op, ValueId};
 
 impl Emitter<'_> {
     /// Writes every element of `v` (any representation) to threadgroup memory at
@@ -50,14 +50,11 @@ impl Emitter<'_> {
             )));
         }
         self.smem_bytes = self.smem_bytes.max(bytes);
-        let l = self.layout_for(res);
-        let regs = self.layouts[l].regs();
-        let name = format!("v{}", res.0);
-        let c_off = 0u32;
-        let a_off = 0u32;
-        let b_off = m * k * 4;
-        let out_idx = self.linear_index(l, "r");
         if is_int || in_d == DType::U8 {
+            let l = self.layout_for(res);
+            let regs = self.layouts[l].regs();
+            let name = format!("v{}", res.0);
+            let (a_off, b_off) = (0u32, m * k * 4);
             // Integer dot: each thread computes its own elements from the staged operands.
             self.barrier_before_smem_write();
             self.stage(a, a_off, st);
@@ -78,14 +75,29 @@ impl Emitter<'_> {
             self.line(format!("{name}[r] = ({out_t})s;"));
             self.depth -= 1;
             self.line("}");
-            let _ = out_idx;
             self.reprs.insert(res, Repr::Array { name, layout: l });
             return Ok(());
         }
-        // simdgroup_matrix path. Warps tile the (M/8) x (N/8) grid of 8x8 tiles.
+        // simdgroup_matrix path.
+        let plan = self.mma_plan(m, n);
+        self.uses_sync = true;
+        if let Some(frag) = self.fragments.get(&acc).cloned() {
+            // A loop-carried accumulator already lives in simdgroup matrices.
+            self.mma_k_loop(&frag, &plan, a, b, m, n, k)?;
+            self.fragments.insert(res, frag);
+            return Ok(());
+        }
+        let cn = format!("v{}_c", res.0);
+        self.frags_from_value(&cn, &plan, acc, m, n)?;
+        self.mma_k_loop(&cn, &plan, a, b, m, n, k)?;
+        self.frags_to_array(&cn, &plan, res, m, n, loc)?;
+        Ok(())
+    }
+
+    /// How simdgroups tile the (M/8) x (N/8) grid of 8x8 output tiles.
+    pub(crate) fn mma_plan(&self, m: u32, n: u32) -> MmaPlan {
         let (bm, bn) = (m / 8, n / 8);
-        let mut wm = 1u32;
-        let mut wn = 1u32;
+        let (mut wm, mut wn) = (1u32, 1u32);
         while wm * wn < self.num_warps {
             if bm / wm >= bn / wn && wm < bm {
                 wm *= 2;
@@ -97,37 +109,46 @@ impl Emitter<'_> {
                 break;
             }
         }
-        let (tm, tn) = (bm / wm, bn / wn);
-        let active = wm * wn;
-        let frags = tm * tn;
-        let cn = format!("v{}_c", res.0);
-        let cptr = format!("((threadgroup float*)(tm_smem + {c_off}u))");
-        let aptr = format!("((threadgroup float*)(tm_smem + {a_off}u))");
-        let bptr = format!("((threadgroup float*)(tm_smem + {b_off}u))");
-        self.uses_sync = true;
-        self.line(format!("simdgroup_float8x8 {cn}[{frags}];"));
-        let warp_m = format!("(tm_sg / {wn}u)");
-        let warp_n = format!("(tm_sg % {wn}u)");
-        let tile = |i: &str, j: &str| format!("(({warp_m} * {tm}u + {i}) * 8u) * {n}u + ({warp_n} * {tn}u + {j}) * 8u");
-        // The accumulator: a splat fills the fragments; anything else is loaded from memory.
-        match self.repr(acc).clone() {
+        MmaPlan { wn, tm: bm / wm, tn: bn / wn, active: wm * wn }
+    }
+
+    fn tile_offset(plan: &MmaPlan, n: u32, i: &str, j: &str) -> String {
+        let (wn, tm, tn) = (plan.wn, plan.tm, plan.tn);
+        format!("(((tm_sg / {wn}u) * {tm}u + {i}) * 8u) * {n}u + ((tm_sg % {wn}u) * {tn}u + {j}) * 8u")
+    }
+
+    /// Declares the fragments `name[tm * tn]` and fills them from block `v` [M, N].
+    pub(crate) fn frags_from_value(&mut self, name: &str, plan: &MmaPlan, v: ValueId, m: u32, n: u32) -> R<()> {
+        let frags = plan.tm * plan.tn;
+        self.smem_bytes = self.smem_bytes.max(m * n * 4);
+        self.line(format!("simdgroup_float8x8 {name}[{frags}];"));
+        match self.repr(v).clone() {
             Repr::Splat(s) | Repr::Scalar(s) => {
-                self.line(format!("for (uint f = 0; f < {frags}u; ++f) {cn}[f] = make_filled_simdgroup_matrix<float, 8, 8>((float)({s}));"));
+                self.line(format!("for (uint f = 0; f < {frags}u; ++f) {name}[f] = make_filled_simdgroup_matrix<float, 8, 8>((float)({s}));"));
             }
             Repr::Array { .. } => {
                 self.barrier_before_smem_write();
-                self.stage(acc, c_off, "float");
+                self.stage(v, 0, "float");
                 self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
-                self.line(format!("if (tm_sg < {active}u) {{"));
+                let (tm, tn, active) = (plan.tm, plan.tn, plan.active);
+                let off = Self::tile_offset(plan, n, "i", "j");
                 self.line(format!(
-                    "    for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_load({cn}[i * {tn}u + j], {cptr} + {}, {n});",
-                    tile("i", "j")
+                    "if (tm_sg < {active}u) for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_load({name}[i * {tn}u + j], ((threadgroup float*)tm_smem) + {off}, {n});"
                 ));
-                self.line("}");
             }
         }
+        Ok(())
+    }
+
+    /// `c += a @ b` on the fragments `c`, with a and b staged as float.
+    fn mma_k_loop(&mut self, c: &str, plan: &MmaPlan, a: ValueId, b: ValueId, m: u32, n: u32, k: u32) -> R<()> {
+        let (wn, tm, tn, active) = (plan.wn, plan.tm, plan.tn, plan.active);
+        let b_off = m * k * 4;
+        self.smem_bytes = self.smem_bytes.max((m + n) * k * 4);
+        let aptr = "((threadgroup float*)tm_smem)";
+        let bptr = format!("((threadgroup float*)(tm_smem + {b_off}u))");
         self.barrier_before_smem_write();
-        self.stage(a, a_off, "float");
+        self.stage(a, 0, "float");
         self.stage(b, b_off, "float");
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
         self.line(format!("if (tm_sg < {active}u) {{"));
@@ -136,26 +157,48 @@ impl Emitter<'_> {
         self.depth += 1;
         self.line(format!("simdgroup_float8x8 ma[{tm}];"));
         self.line(format!("simdgroup_float8x8 mb[{tn}];"));
-        self.line(format!("for (uint i = 0; i < {tm}u; ++i) simdgroup_load(ma[i], {aptr} + ({warp_m} * {tm}u + i) * 8u * {k}u + kk, {k});"));
-        self.line(format!("for (uint j = 0; j < {tn}u; ++j) simdgroup_load(mb[j], {bptr} + kk * {n}u + ({warp_n} * {tn}u + j) * 8u, {n});"));
+        self.line(format!("for (uint i = 0; i < {tm}u; ++i) simdgroup_load(ma[i], {aptr} + ((tm_sg / {wn}u) * {tm}u + i) * 8u * {k}u + kk, {k});"));
+        self.line(format!("for (uint j = 0; j < {tn}u; ++j) simdgroup_load(mb[j], {bptr} + kk * {n}u + ((tm_sg % {wn}u) * {tn}u + j) * 8u, {n});"));
         self.line(format!(
-            "for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_multiply_accumulate({cn}[i * {tn}u + j], ma[i], mb[j], {cn}[i * {tn}u + j]);"
+            "for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_multiply_accumulate({c}[i * {tn}u + j], ma[i], mb[j], {c}[i * {tn}u + j]);"
         ));
         self.depth -= 1;
         self.line("}");
         self.depth -= 1;
         self.line("}");
+        Ok(())
+    }
+
+    /// Moves the fragments `c` into a register array for `res` (its layout).
+    pub(crate) fn frags_to_array(&mut self, c: &str, plan: &MmaPlan, res: ValueId, m: u32, n: u32, loc: tm_ir::Loc) -> R<()> {
+        let (tm, tn, active) = (plan.tm, plan.tn, plan.active);
+        self.smem_bytes = self.smem_bytes.max(m * n * 4);
+        let out_d = self.f.ty(res).dtype().ok_or_else(|| unsupported("tl.dot of pointers", loc))?;
+        let out_t = crate::emit::tname(out_d, loc)?;
+        let off = Self::tile_offset(plan, n, "i", "j");
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
-        self.line(format!("if (tm_sg < {active}u) {{"));
         self.line(format!(
-            "    for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_store({cn}[i * {tn}u + j], {cptr} + {}, {n});",
-            tile("i", "j")
+            "if (tm_sg < {active}u) for (uint i = 0; i < {tm}u; ++i) for (uint j = 0; j < {tn}u; ++j) simdgroup_store({c}[i * {tn}u + j], ((threadgroup float*)tm_smem) + {off}, {n});"
         ));
-        self.line("}");
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+        let l = self.layout_for(res);
+        let regs = self.layouts[l].regs();
+        let name = format!("v{}", res.0);
+        let idx = self.linear_index(l, "r");
         self.line(format!("{out_t} {name}[{regs}];"));
-        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ({out_t})({cptr}[{out_idx}]);"));
+        self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ({out_t})(((threadgroup float*)tm_smem)[{idx}]);"));
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())
     }
+}
+
+/// How the simdgroups of a threadgroup share the 8x8 tiles of a dot's output:
+/// `wn` simdgroups across N, each owning `tm` x `tn` tiles; simdgroups at or
+/// past `active` have no tiles.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MmaPlan {
+    pub wn: u32,
+    pub tm: u32,
+    pub tn: u32,
+    pub active: u32,
 }

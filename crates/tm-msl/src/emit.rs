@@ -50,6 +50,11 @@ pub(crate) struct Emitter<'a> {
     pub smem_touched: bool,
     /// Values some op reads.
     pub used: std::collections::HashSet<ValueId>,
+    /// How many operand slots read each value.
+    pub use_count: HashMap<ValueId, usize>,
+    /// Dot accumulators held in simdgroup matrices (loop-carried across a
+    /// K loop): value -> fragment array name.
+    pub fragments: HashMap<ValueId, String>,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -117,6 +122,16 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         tmp_counter: 0,
         smem_touched: false,
         used: f.ops.iter().flat_map(|o| o.operands.iter().copied()).collect(),
+        use_count: {
+            let mut c = HashMap::new();
+            f.walk(|id| {
+                for &o in &f.op(id).operands {
+                    *c.entry(o).or_insert(0) += 1;
+                }
+            });
+            c
+        },
+        fragments: HashMap::new(),
     };
     em.assign_prefs();
 

@@ -15,6 +15,8 @@ pub fn run_default_pipeline(f: &mut tm_ir::Func, mut after_pass: impl FnMut(&str
     after_pass("fold", f);
     passes::cse::run(f);
     after_pass("cse", f);
+    passes::combine_dot::run(f);
+    after_pass("combine-dot", f);
     passes::dce::run(f);
     after_pass("dce", f);
 }

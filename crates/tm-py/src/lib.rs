@@ -204,15 +204,16 @@ impl Kernel {
         guarded("preparing a kernel", || py.detach(|| self.inner.prepare()).map_err(launch_error))
     }
 
-    /// Runs the kernel over `grid` (x, y, z) programs and waits for it. Each buffer is
-    /// `(address, start, length, flags)`: the kernel's pointer and the extent of the array's
-    /// memory; flags bit 0 = writable, bit 1 = `address` is an `id<MTLBuffer>` and `start` the
-    /// pointer's byte offset in it (PyTorch MPS).
+    /// Runs the kernel over `grid` (x, y, z) programs and waits for it. Each buffer is a
+    /// `HostBuffer` (from `host_buffer`) or `(address, start, length, flags)`: the kernel's
+    /// pointer and the extent of the array's memory; flags bit 0 = writable, bit 1 =
+    /// `address` is an `id<MTLBuffer>` and `start` the pointer's byte offset in it (PyTorch
+    /// MPS). With `TRITON_METAL_DRY_RUN=1` it returns once the arguments are packed.
     fn launch(
         &self,
         py: Python<'_>,
         grid: (u32, u32, u32),
-        buffers: Vec<(usize, usize, usize, u32)>,
+        buffers: &Bound<'_, PyList>,
         scalars: &Bound<'_, PyList>,
     ) -> PyResult<()> {
         guarded("launching a kernel", || {
@@ -220,11 +221,19 @@ impl Kernel {
             for s in scalars.iter() {
                 vals.push(if s.is_instance_of::<pyo3::types::PyFloat>() {
                     ScalarValue::Float(s.extract()?)
+                } else if let Ok(i) = s.extract::<i64>() {
+                    ScalarValue::Int(i.into()) // the common case, without a 128-bit conversion
                 } else {
                     ScalarValue::Int(s.extract()?)
                 });
             }
-            let bufs: Vec<BufferArg> = buffers.iter().map(|&b| buffer_arg(b)).collect();
+            let mut bufs = Vec::with_capacity(buffers.len());
+            for b in buffers.iter() {
+                bufs.push(match b.cast::<host_buffer::HostBuffer>() {
+                    Ok(h) => BufferArg::Host(h.get().range),
+                    Err(_) => buffer_arg(b.extract()?),
+                });
+            }
             let grid = [grid.0, grid.1, grid.2];
             py.detach(move || {
                 // SAFETY: the memory belongs to live arrays the Python caller holds for the
@@ -348,5 +357,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(dry_run, m)?)?;
     m.add_function(wrap_pyfunction!(host_buffer::host_buffer, m)?)?;
     m.add_class::<Kernel>()?;
+    m.add_class::<host_buffer::HostBuffer>()?;
     Ok(())
 }

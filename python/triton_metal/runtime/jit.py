@@ -16,6 +16,7 @@ import types
 
 from .. import _core
 from ..language import core as _lang
+from . import launcher as _launcher
 
 _NUMPY_DTYPES = {
     "bool": "i1",
@@ -34,6 +35,7 @@ _NUMPY_DTYPES = {
 }
 
 _LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion")
+_TRY_FAST = object()  # `run` was called directly: try the launch fast path first
 
 
 def _alignment(addr: int) -> int:
@@ -121,6 +123,9 @@ def _extent(addr, shape, strides, itemsize):
 def _host_array(name, kernel_name, arg):
     """numpy arrays and anything with ``__array_interface__``: host memory, used in place."""
     dt = _short_dtype(name, kernel_name, arg.dtype)
+    buf = _core.host_buffer(arg)  # through the buffer protocol, as the launch fast path does
+    if buf is not None:
+        return dt, buf.alignment, buf
     iface = arg.__array_interface__
     addr, readonly = iface["data"]
     itemsize = int(iface["typestr"][2:] or 0)
@@ -242,7 +247,18 @@ class JITFunction:
             self.arg_names.index(p) if isinstance(p, str) else p for p in (do_not_specialize or ())
         }
         self._globals = None
+        self._fast_launch = _launcher.make(self, _ARRAY_HANDLERS, _host_array, _DTYPE_NAMES, _normalize_grid)
+        self._fast = {} if self._fast_launch is None else self._fast_launch.fast
         self.cache = {}
+
+    @property
+    def cache(self):
+        """Compiled kernels by specialisation key (and num_warps)."""
+        return self._cache
+
+    @cache.setter
+    def cache(self, value):
+        self._cache = _launcher.KernelCache(self._fast, value)
 
     def _source_tuple(self, seen, with_globals=True):
         return (
@@ -272,6 +288,8 @@ class JITFunction:
         return out
 
     def __getitem__(self, grid):
+        if self._fast_launch is not None:
+            return self._fast_launch.with_grid(grid)
         return lambda *args, **kwargs: self.run(*args, grid=grid, **kwargs)
 
     def __call__(self, *args, **kwargs):
@@ -335,7 +353,21 @@ class JITFunction:
             buffers.append(buf)
         return tuple(key), specs, buffers, scalars
 
-    def run(self, *args, grid, warmup=False, **kwargs):
+    def run(self, *args, grid, warmup=False, _tm_fast_key=_TRY_FAST, **kwargs):
+        fast_key = _tm_fast_key
+        if fast_key is _TRY_FAST:
+            fast_key = None
+            if not warmup and self._fast_launch is not None:
+                # A cached launch of common argument types (see launcher.py); anything else,
+                # and every error, takes the path below.
+                try:
+                    kernel = self._fast_launch(grid, *args, **kwargs)
+                except TypeError:
+                    kernel = None
+                if type(kernel) is tuple:
+                    fast_key = kernel
+                elif kernel is not None:
+                    return kernel
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
         num_warps = options.get("num_warps", 4)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
@@ -361,6 +393,8 @@ class JITFunction:
             meta.update(options)
             grid = grid(meta)
         kernel.launch(_normalize_grid(grid, self.__name__), buffers, scalars)
+        if fast_key is not None:
+            self._fast[fast_key] = kernel
         return kernel
 
     def warmup(self, *args, grid=None, **kwargs):

@@ -22,6 +22,15 @@ inline bfloat tm_shfl_xor(bfloat x, ushort m) { return as_type<bfloat>(simd_shuf
 #endif
 inline ulong tm_shfl_xor(ulong x, ushort m) { uint lo = simd_shuffle_xor((uint)x, m); uint hi = simd_shuffle_xor((uint)(x >> 32), m); return ((ulong)hi << 32) | (ulong)lo; }
 inline long tm_shfl_xor(long x, ushort m) { return (long)tm_shfl_xor((ulong)x, m); }
+// Metal has no log1p/expm1: Goldberg's and Kahan's corrections keep small x exact.
+inline float tm_log1p(float x) { float u = 1.0f + x; return u == 1.0f ? x : log(u) * x / (u - 1.0f); }
+inline float tm_expm1(float x) {
+    float u = exp(x);
+    if (u == 1.0f) return x;
+    float um1 = u - 1.0f;
+    if (um1 == -1.0f) return -1.0f;
+    return isinf(u) ? u : um1 * x / log(u);
+}
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
     float ax = fabs(x);

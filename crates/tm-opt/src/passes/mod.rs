@@ -1,5 +1,6 @@
 //! Rewriting passes.
 
+pub mod combine_dot;
 pub mod cse;
 pub mod dce;
 pub mod fold;
