@@ -216,3 +216,24 @@ def test_flash_attention_forward(causal, n_ctx):
     p = np.exp(s - s.max(-1, keepdims=True))
     ref = (p / p.sum(-1, keepdims=True)) @ vf
     np.testing.assert_allclose(out.astype(np.float32), ref, rtol=2e-2, atol=2e-2)
+
+
+@triton.jit
+def dot_trans(a_ptr, bt_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(a_ptr + rm[:, None] * K + rk[None, :])
+    bt = tl.load(bt_ptr + rn[:, None] * K + rk[None, :])  # B stored as [N, K]
+    c = tl.dot(a, tl.trans(bt), input_precision="tf32")
+    c = tl.dot(tl.trans(tl.trans(a)), tl.trans(bt), c, allow_tf32=True)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], c)
+
+
+def test_dot_with_trans_operands():
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((32, 16)).astype(np.float32)
+    bt = rng.standard_normal((64, 16)).astype(np.float32)
+    c = np.zeros((32, 64), np.float32)
+    dot_trans[(1,)](a, bt, c, M=32, N=64, K=16)
+    np.testing.assert_allclose(c, 2 * a @ bt.T, rtol=1e-4, atol=1e-4)
