@@ -169,36 +169,10 @@ impl Lowerer<'_> {
         }
         // A dry run finds the types the body gives carried names (a Python
         // number before the loop takes the type the loop computes, as in Triton).
-        for _attempt in 0..2 {
-            let (iv, args) = self.bind_loop_args(target.id.as_str(), iv_ty, &carried);
-            let _ = (iv, args);
-            let (_, after) = self.lower_region(&f.body, f.range)?;
-            *self.locals() = before.clone();
-            let mut changed = false;
-            for (n, t) in carried.iter_mut() {
-                if let Some(Val::Tensor(v)) = after.get(n) {
-                    let nt = self.f.ty(*v).clone();
-                    if nt != *t {
-                        if matches!(before.get(n), Some(Val::Const(_))) && !t.is_block() {
-                            *t = nt;
-                            changed = true;
-                        } else {
-                            return Err(self.err(
-                                f.range,
-                                format!(
-                                    "loop-carried variable '{n}' has type {} before the loop but {} at the end of an iteration",
-                                    tm_ir::describe_type(t),
-                                    tm_ir::describe_type(&nt)
-                                ),
-                            ));
-                        }
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
+        let iv_name = target.id.to_string();
+        self.discover_carried_types(&f.body, f.range, &before, &mut carried, &mut |s, c| {
+            s.bind_loop_args(&iv_name, iv_ty, c);
+        })?;
         // The real lowering.
         let mut inits = vec![];
         for (n, t) in &carried {
@@ -290,28 +264,9 @@ impl Lowerer<'_> {
             }
         }
         // Dry run: find the types the body gives carried names.
-        for _attempt in 0..2 {
-            self.bind_carried(&carried);
-            let (_, after) = self.lower_region(&w.body, w.range)?;
-            *self.locals() = before.clone();
-            let mut changed = false;
-            for (n, t) in carried.iter_mut() {
-                if let Some(Val::Tensor(v)) = after.get(n) {
-                    let nt = self.f.ty(*v).clone();
-                    if nt != *t {
-                        if matches!(before.get(n), Some(Val::Const(_))) && !t.is_block() {
-                            *t = nt;
-                            changed = true;
-                        } else {
-                            return Err(self.err(w.range, format!("loop-carried variable '{n}' changes type inside the loop")));
-                        }
-                    }
-                }
-            }
-            if !changed {
-                break;
-            }
-        }
+        self.discover_carried_types(&w.body, w.range, &before, &mut carried, &mut |s, c| {
+            s.bind_carried(c);
+        })?;
         let mut inits = vec![];
         for (n, t) in &carried {
             let v = before.get(n).cloned().expect("carried names exist before the loop");
@@ -366,6 +321,50 @@ impl Lowerer<'_> {
             self.locals().insert(n.clone(), Val::Tensor(r));
         }
         Ok(Flow::Next)
+    }
+
+    /// Lowers `body` on a scratch block (its ops are dropped) with the carried
+    /// names bound by `bind`, and updates `carried` with the types the body
+    /// gives them: a Python number before the loop takes the loop's type;
+    /// any other change of type is an error.
+    fn discover_carried_types(
+        &mut self,
+        body: &[Stmt],
+        range: TextRange,
+        before: &HashMap<String, Val>,
+        carried: &mut [(String, Type)],
+        bind: &mut dyn FnMut(&mut Self, &[(String, Type)]),
+    ) -> R<()> {
+        for _attempt in 0..2 {
+            bind(self, carried);
+            let (_, after) = self.lower_region(body, range)?;
+            *self.locals() = before.clone();
+            let mut changed = false;
+            for (n, t) in carried.iter_mut() {
+                let Some(Val::Tensor(v)) = after.get(n) else { continue };
+                let nt = self.f.ty(*v).clone();
+                if nt == *t {
+                    continue;
+                }
+                if matches!(before.get(n), Some(Val::Const(_))) && !t.is_block() {
+                    *t = nt;
+                    changed = true;
+                } else {
+                    return Err(self.err(
+                        range,
+                        format!(
+                            "loop-carried variable '{n}' has type {} before the loop but {} at the end of an iteration",
+                            tm_ir::describe_type(t),
+                            tm_ir::describe_type(&nt)
+                        ),
+                    ));
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Fresh region arguments for carried values, bound to their names.

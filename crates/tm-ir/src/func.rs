@@ -279,6 +279,25 @@ pub enum OpKind {
     Return,
 }
 
+impl OpKind {
+    /// Ops computed element by element from same-shape operands (their
+    /// operands take the result's layout; they are cheap to recompute).
+    pub fn is_elementwise(&self) -> bool {
+        matches!(
+            self,
+            OpKind::Binary(_)
+                | OpKind::Cmp(_)
+                | OpKind::Unary(_)
+                | OpKind::Cast(_)
+                | OpKind::Select
+                | OpKind::AddPtr
+                | OpKind::Hint { .. }
+                | OpKind::Math(_)
+                | OpKind::MulHi
+        )
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Op {
     pub kind: OpKind,

@@ -35,25 +35,17 @@ impl Emitter<'_> {
         }
         let ValueDef::Result(id, _) = self.f.value(v).def else { return !self.f.ty(v).is_block() };
         let op = self.f.op(id);
-        let pure = matches!(
-            op.kind,
-            OpKind::Constant(_)
-                | OpKind::MakeRange { .. }
-                | OpKind::Splat
-                | OpKind::Broadcast
-                | OpKind::ExpandDims(_)
-                | OpKind::Binary(_)
-                | OpKind::Cmp(_)
-                | OpKind::Unary(_)
-                | OpKind::Cast(_)
-                | OpKind::Select
-                | OpKind::AddPtr
-                | OpKind::Hint { .. }
-                | OpKind::Math(_)
-                | OpKind::MulHi
-                | OpKind::ProgramId(_)
-                | OpKind::NumPrograms(_)
-        );
+        let pure = op.kind.is_elementwise()
+            || matches!(
+                op.kind,
+                OpKind::Constant(_)
+                    | OpKind::MakeRange { .. }
+                    | OpKind::Splat
+                    | OpKind::Broadcast
+                    | OpKind::ExpandDims(_)
+                    | OpKind::ProgramId(_)
+                    | OpKind::NumPrograms(_)
+            );
         pure && op.operands.iter().all(|&o| !self.f.ty(o).is_block() || self.rematerializable(o, depth + 1))
     }
 

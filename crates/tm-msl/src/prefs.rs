@@ -127,16 +127,7 @@ impl Emitter<'_> {
                                 let sl = self.intern(sl);
                                 self.want(operands[0], sl, &mut changed);
                             }
-                            OpKind::Binary(_)
-                            | OpKind::Cmp(_)
-                            | OpKind::Unary(_)
-                            | OpKind::Cast(_)
-                            | OpKind::Select
-                            | OpKind::AddPtr
-                            | OpKind::Hint { .. }
-                            | OpKind::Math(_)
-                            | OpKind::MulHi
-                            | OpKind::Load { .. } => {
+                            k if k.is_elementwise() || matches!(k, OpKind::Load { .. }) => {
                                 for o in operands {
                                     self.want(o, l, &mut changed);
                                 }
