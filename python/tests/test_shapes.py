@@ -52,3 +52,22 @@ def test_shape_ops(op, M, N, num_warps):
     out = np.zeros(expected.size, np.float32)
     shapes_kernel[(1,)](x, out, M=M, N=N, OP=op, num_warps=num_warps)
     np.testing.assert_allclose(out.reshape(expected.shape), expected, rtol=1e-6)
+
+
+@triton.jit
+def descriptor_copy(x_ptr, y_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    src = tl.make_tensor_descriptor(x_ptr, shape=[M, N], strides=[N, 1], block_shape=[BM, BN])
+    dst = tl.make_tensor_descriptor(y_ptr, shape=[M, N], strides=[N, 1], block_shape=[BM, BN])
+    pm = tl.program_id(0) * BM
+    pn = tl.program_id(1) * BN
+    block = src.load([pm, pn])
+    dst.store([pm, pn], block * 2 + 1)
+
+
+def test_in_kernel_tensor_descriptors_mask_out_of_bounds():
+    M, N = 37, 50
+    x = np.random.default_rng(4).standard_normal((M, N)).astype(np.float32)
+    y = np.full((M + 2, N), 7.0, np.float32)  # rows past M must stay untouched
+    descriptor_copy[(triton.cdiv(M, 16), triton.cdiv(N, 32))](x, y, M, N, BM=16, BN=32)
+    np.testing.assert_allclose(y[:M], x * 2 + 1, rtol=1e-6)
+    np.testing.assert_array_equal(y[M:], 7.0)

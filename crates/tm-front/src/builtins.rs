@@ -125,6 +125,7 @@ pub const LANGUAGE: &[&str] = &[
     "fast_logf",
     "fast_dividef",
     "div_rz",
+    "make_tensor_descriptor",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -584,6 +585,7 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            ("make_tensor_descriptor", _) => self.lower_make_descriptor(args, range),
             ("randint" | "randint4x" | "rand" | "rand4x" | "randn" | "randn4x", _) => self.lower_random(name, args, range),
             ("cumsum" | "cumprod" | "associative_scan", _) => self.lower_scan(name, recv, args, range),
             ("sort" | "flip" | "histogram", _) => self.lower_sort_like(name, recv, args, range),

@@ -10,6 +10,7 @@
 mod atomics;
 mod builtins;
 mod constexpr;
+mod descriptor;
 mod dot;
 mod memory;
 mod shapes;

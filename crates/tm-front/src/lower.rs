@@ -495,6 +495,16 @@ impl<'a> Lowerer<'a> {
 
     fn attribute(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
         match base {
+            Val::Descriptor(d) => match attr {
+                "load" => Ok(Val::DescriptorMethod(d, "load")),
+                "store" => Ok(Val::DescriptorMethod(d, "store")),
+                "block_shape" => Ok(Val::Const(ConstValue::Tuple(d.block_shape.iter().map(|&b| ConstValue::Int(b as i128)).collect()))),
+                "dtype" => match self.f.ty(d.base).elem {
+                    tm_ir::Elem::Ptr(e) => Ok(Val::Const(ConstValue::DType(e))),
+                    _ => Err(self.err(range, "descriptor without a pointer base")),
+                },
+                _ => Err(self.err(range, format!("tensor descriptors have no attribute '{attr}' in triton_metal"))),
+            },
             Val::Module(Module::Triton) => match attr {
                 "language" => Ok(Val::Module(Module::Language)),
                 _ => crate::builtins::triton_attr(attr).ok_or_else(|| self.err(range, format!("triton.{attr} is not supported in kernels"))),
@@ -677,6 +687,7 @@ impl<'a> Lowerer<'a> {
         match callee {
             Val::Builtin(name) => self.call_builtin(name, None, args, c.range),
             Val::Method(recv, name) => self.call_builtin(name, Some(recv), args, c.range),
+            Val::DescriptorMethod(d, name) => self.descriptor_access(&d, name, args, c.range),
             Val::JitFunction(k) => self.call_jit(k, args, c.range),
             other => Err(self.err(c.func.range(), format!("a {} is not callable in a kernel", other.kind_name()))),
         }

@@ -134,6 +134,20 @@ pub enum Val {
     JitFunction(Arc<KernelSource>),
     /// A tuple of values (e.g. returned by a helper or written as `(a, b)`).
     Tuple(Vec<Val>),
+    /// A tensor descriptor made in the kernel (`tl.make_tensor_descriptor`).
+    Descriptor(Arc<Descriptor>),
+    /// A method bound to a descriptor (`desc.load`, `desc.store`).
+    DescriptorMethod(Arc<Descriptor>, &'static str),
+}
+
+/// A block view of a strided tensor: where it starts, its extent and strides
+/// (elements), and the block shape its loads and stores move.
+#[derive(Clone, Debug)]
+pub struct Descriptor {
+    pub base: ValueId,
+    pub shape: Vec<ValueId>,
+    pub strides: Vec<ValueId>,
+    pub block_shape: Vec<u32>,
 }
 
 impl Val {
@@ -146,6 +160,8 @@ impl Val {
             Val::Method(..) => "method",
             Val::JitFunction(_) => "jit function",
             Val::Tuple(_) => "tuple",
+            Val::Descriptor(_) => "tensor descriptor",
+            Val::DescriptorMethod(..) => "method",
         }
     }
 }
