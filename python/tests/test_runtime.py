@@ -298,3 +298,10 @@ def test_torch_mps_tensors():
     assert torch.equal((out + 1).cpu(), (4 * torch.arange(1000, dtype=torch.float32)) + 1)
     add(x[2:], x[2:], out[2:], 998)  # a storage offset inside the same Metal buffer
     assert torch.equal(out[2:].cpu(), 2 * x[2:].cpu())
+
+
+def test_device_properties_support_upstream_occupancy_arithmetic():
+    from triton_metal.runtime import driver
+
+    props = driver.active.utils.get_device_properties(driver.active.get_current_device())
+    assert props["multiprocessor_count"] >= 1 and props["max_num_regs"] > 0 and props["warpSize"] == 32

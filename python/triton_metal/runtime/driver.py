@@ -36,13 +36,39 @@ class _Utils:
         self._drv = drv
 
     def get_device_properties(self, device=0):
-        """Triton's device properties, as far as Metal has them."""
+        """Triton's device properties, as far as Metal has them. Metal reports no
+        core count or register file size: `multiprocessor_count` is the GPU core
+        count of the chip variant (from its name; the CPU count for the CPU
+        executor) and `max_num_regs` the 32-bit registers a threadgroup may use
+        at full occupancy, so upstream's occupancy arithmetic (tutorial 02)
+        gives sensible programs counts."""
         d = self._drv
         return {
             "max_shared_mem": d.max_threadgroup_memory,
             "max_threads_per_block": d.max_threads_per_threadgroup,
             "warpSize": d.simd_width,
+            "multiprocessor_count": _core_count(d),
+            "max_num_regs": 65536,
         }
+
+
+# GPU cores of each Apple chip variant (the base model's count where the name
+# does not say which variant; binned parts may have fewer).
+_GPU_CORES = {
+    "M1": 8, "M1 Pro": 16, "M1 Max": 32, "M1 Ultra": 64,
+    "M2": 10, "M2 Pro": 19, "M2 Max": 38, "M2 Ultra": 76,
+    "M3": 10, "M3 Pro": 18, "M3 Max": 40, "M3 Ultra": 80,
+    "M4": 10, "M4 Pro": 20, "M4 Max": 40,
+}
+
+
+def _core_count(d):
+    if d.backend != "metal":
+        import os
+
+        return os.cpu_count() or 1
+    name = d.device_name.replace("Apple ", "")
+    return _GPU_CORES.get(name) or _GPU_CORES.get(d.chip, 10)
 
 
 class ActiveDriver:
