@@ -237,3 +237,33 @@ def test_dot_with_trans_operands():
     c = np.zeros((32, 64), np.float32)
     dot_trans[(1,)](a, bt, c, M=32, N=64, K=16)
     np.testing.assert_allclose(c, 2 * a @ bt.T, rtol=1e-4, atol=1e-4)
+
+
+@triton.jit
+def block_ptr_matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    a_bp = tl.make_block_ptr(base=a_ptr, shape=(M, K), strides=(K, 1), offsets=(pid_m * BM, 0),
+                             block_shape=(BM, BK), order=(1, 0))
+    b_bp = tl.make_block_ptr(base=b_ptr, shape=(K, N), strides=(N, 1), offsets=(0, pid_n * BN),
+                             block_shape=(BK, BN), order=(1, 0))
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for _ in range(0, K, BK):
+        a = tl.load(a_bp, boundary_check=(0, 1), padding_option="zero")
+        b = tl.load(b_bp, boundary_check=(0, 1))
+        acc += tl.dot(a, b)
+        a_bp = tl.advance(a_bp, (0, BK))
+        b_bp = tl.advance(b_bp, (BK, 0))
+    c_bp = tl.make_block_ptr(base=c_ptr, shape=(M, N), strides=(N, 1), offsets=(pid_m * BM, pid_n * BN),
+                             block_shape=(BM, BN), order=(1, 0))
+    tl.store(c_bp, acc, boundary_check=(0, 1))
+
+
+def test_block_pointer_matmul_with_advance_in_the_loop():
+    rng = np.random.default_rng(6)
+    M, N, K = 50, 70, 45
+    a = rng.standard_normal((M, K)).astype(np.float32)
+    b = rng.standard_normal((K, N)).astype(np.float32)
+    c = np.zeros((M, N), np.float32)
+    block_ptr_matmul[(triton.cdiv(M, 32), triton.cdiv(N, 32))](a, b, c, M, N, K, BM=32, BN=32, BK=16)
+    np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)

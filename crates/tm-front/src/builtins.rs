@@ -126,6 +126,8 @@ pub const LANGUAGE: &[&str] = &[
     "fast_dividef",
     "div_rz",
     "make_tensor_descriptor",
+    "make_block_ptr",
+    "advance",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -586,6 +588,8 @@ impl Lowerer<'_> {
             }
             ("dot", _) => self.lower_dot(args, range),
             ("make_tensor_descriptor", _) => self.lower_make_descriptor(args, range),
+            ("make_block_ptr", _) => self.lower_make_block_ptr(args, range),
+            ("advance", _) => self.lower_advance(args, range),
             ("randint" | "randint4x" | "rand" | "rand4x" | "randn" | "randn4x", _) => self.lower_random(name, args, range),
             ("cumsum" | "cumprod" | "associative_scan", _) => self.lower_scan(name, recv, args, range),
             ("sort" | "flip" | "histogram", _) => self.lower_sort_like(name, recv, args, range),

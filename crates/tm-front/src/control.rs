@@ -4,11 +4,28 @@
 
 use crate::lower::{Flow, Lowerer, R};
 use crate::semantic::Operand;
-use crate::value::{ConstValue, Val};
+use crate::value::{BlockPtr, ConstValue, Val};
+use std::sync::Arc;
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::{Ranged, TextRange};
 use std::collections::HashMap;
 use tm_ir::{DType, OpKind, Region, Type, ValueDef, ValueId};
+
+/// Whether two front-end values are the same value (identity for block pointers
+/// and descriptors).
+fn same_val(a: &Val, b: &Val) -> bool {
+    match (a, b) {
+        (Val::Tensor(x), Val::Tensor(y)) => x == y,
+        (Val::Const(x), Val::Const(y)) => x == y,
+        (Val::BlockPtr(x), Val::BlockPtr(y)) => Arc::ptr_eq(x, y),
+        (Val::Descriptor(x), Val::Descriptor(y)) => Arc::ptr_eq(x, y),
+        (Val::Tuple(x), Val::Tuple(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_val(p, q)),
+        (Val::JitFunction(x), Val::JitFunction(y)) => Arc::ptr_eq(x, y),
+        (Val::Module(x), Val::Module(y)) => x == y,
+        (Val::Builtin(x), Val::Builtin(y)) => x == y,
+        _ => false,
+    }
+}
 
 /// Whether a `return` appears in `stmts` outside loops.
 fn contains_return(stmts: &[Stmt]) -> bool {
@@ -75,7 +92,7 @@ impl Lowerer<'_> {
     /// ending the region, for `if` branches that absorbed the following code.
     fn lower_region_ret(&mut self, body: &[Stmt], range: TextRange, allow_return: bool) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
         self.blocks.push(vec![]);
-        let flow = self.body(body);
+        let flow = self.body(body).and_then(|f| self.export_block_ptrs(range).map(|_| f));
         let ops = self.blocks.pop().unwrap_or_default();
         if flow? == Flow::Return {
             if !allow_return {
@@ -155,7 +172,7 @@ impl Lowerer<'_> {
         // Loop-carried values: names the body assigns that exist before the loop.
         let mut names = vec![];
         assigned_names(&f.body, &mut names);
-        let before = self.locals().clone();
+        let mut before = self.locals().clone();
         let mut carried: Vec<(String, Type)> = vec![];
         for n in &names {
             if n == target.id.as_str() {
@@ -167,11 +184,28 @@ impl Lowerer<'_> {
                 }
             }
         }
+        let templates = self.block_ptr_templates(&names, &mut before, &mut carried);
+        self.carried_bps.push(templates.clone());
+        let r = self.for_loop_body(f, target.id.as_str(), iv_ty, bounds, before, carried, &templates);
+        self.carried_bps.pop();
+        r
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn for_loop_body(
+        &mut self,
+        f: &ast::StmtFor,
+        iv_name: &str,
+        iv_ty: DType,
+        bounds: Vec<ValueId>,
+        before: HashMap<String, Val>,
+        mut carried: Vec<(String, Type)>,
+        templates: &[(String, Arc<BlockPtr>)],
+    ) -> R<Flow> {
         // A dry run finds the types the body gives carried names (a Python
         // number before the loop takes the type the loop computes, as in Triton).
-        let iv_name = target.id.to_string();
         self.discover_carried_types(&f.body, f.range, &before, &mut carried, &mut |s, c| {
-            s.bind_loop_args(&iv_name, iv_ty, c);
+            s.bind_loop_args(iv_name, iv_ty, c);
         })?;
         // The real lowering.
         let mut inits = vec![];
@@ -182,7 +216,7 @@ impl Lowerer<'_> {
             let x = if t.elem.is_ptr() { self.tensor(&v, f.range)? } else { self.materialize(&o, d, f.range)? };
             inits.push(self.broadcast_to(x, &t.shape, f.range)?);
         }
-        let (iv, args) = self.bind_loop_args(target.id.as_str(), iv_ty, &carried);
+        let (iv, args) = self.bind_loop_args(iv_name, iv_ty, &carried);
         let (mut ops, after) = self.lower_region(&f.body, f.range)?;
         let mut yields = vec![];
         for ((n, t), &arg) in carried.iter().zip(&args) {
@@ -210,6 +244,8 @@ impl Lowerer<'_> {
         for ((n, _), r) in carried.iter().zip(results) {
             self.locals().insert(n.clone(), Val::Tensor(r));
         }
+        let _ = templates;
+        self.rebind_block_ptrs();
         Ok(Flow::Next)
     }
 
@@ -223,6 +259,7 @@ impl Lowerer<'_> {
             self.locals().insert(n.clone(), Val::Tensor(a));
             args.push(a);
         }
+        self.rebind_block_ptrs();
         (iv, args)
     }
 
@@ -256,13 +293,21 @@ impl Lowerer<'_> {
         }
         let mut names = vec![];
         assigned_names(&w.body, &mut names);
-        let before = self.locals().clone();
+        let mut before = self.locals().clone();
         let mut carried: Vec<(String, Type)> = vec![];
         for n in &names {
             if let Some(t) = before.get(n).and_then(|v| self.carried_type(v)) {
                 carried.push((n.clone(), t));
             }
         }
+        let templates = self.block_ptr_templates(&names, &mut before, &mut carried);
+        self.carried_bps.push(templates);
+        let r = self.while_loop_body(w, before, carried);
+        self.carried_bps.pop();
+        r
+    }
+
+    fn while_loop_body(&mut self, w: &ast::StmtWhile, before: HashMap<String, Val>, mut carried: Vec<(String, Type)>) -> R<Flow> {
         // Dry run: find the types the body gives carried names.
         self.discover_carried_types(&w.body, w.range, &before, &mut carried, &mut |s, c| {
             s.bind_carried(c);
@@ -320,6 +365,7 @@ impl Lowerer<'_> {
         for ((n, _), r) in carried.iter().zip(results) {
             self.locals().insert(n.clone(), Val::Tensor(r));
         }
+        self.rebind_block_ptrs();
         Ok(Flow::Next)
     }
 
@@ -367,6 +413,61 @@ impl Lowerer<'_> {
         Ok(())
     }
 
+    /// Block pointers assigned in a loop body become their offsets, carried as
+    /// int64 scalars under synthetic names `name.i` (added to `before` and `carried`).
+    fn block_ptr_templates(&mut self, names: &[String], before: &mut HashMap<String, Val>, carried: &mut Vec<(String, Type)>) -> Vec<(String, Arc<BlockPtr>)> {
+        let mut out = vec![];
+        for n in names {
+            if let Some(Val::BlockPtr(bp)) = before.get(n).cloned() {
+                for (i, &o) in bp.offsets.iter().enumerate() {
+                    let key = format!("{n}.{i}");
+                    before.insert(key.clone(), Val::Tensor(o));
+                    self.locals().insert(key.clone(), Val::Tensor(o));
+                    carried.push((key, Type::scalar(DType::I64)));
+                }
+                out.push((n.clone(), bp));
+            }
+        }
+        out
+    }
+
+    /// Rebuilds the carried block pointers of the innermost loop from their
+    /// offset names.
+    fn rebind_block_ptrs(&mut self) {
+        let Some(templates) = self.carried_bps.last().cloned() else { return };
+        for (n, bp) in templates {
+            let offsets: Option<Vec<ValueId>> = (0..bp.offsets.len())
+                .map(|i| match self.locals().get(&format!("{n}.{i}")) {
+                    Some(Val::Tensor(v)) => Some(*v),
+                    _ => None,
+                })
+                .collect();
+            if let Some(offsets) = offsets {
+                self.locals().insert(n.clone(), Val::BlockPtr(Arc::new(BlockPtr { desc: bp.desc.clone(), offsets })));
+            }
+        }
+    }
+
+    /// At the end of a loop body: the offsets of each carried block pointer
+    /// as it is now, under the synthetic names.
+    fn export_block_ptrs(&mut self, range: TextRange) -> R<()> {
+        let Some(templates) = self.carried_bps.last().cloned() else { return Ok(()) };
+        for (n, bp) in templates {
+            match self.locals().get(&n).cloned() {
+                Some(Val::BlockPtr(cur)) if cur.desc.base == bp.desc.base && cur.offsets.len() == bp.offsets.len() => {
+                    for (i, &o) in cur.offsets.iter().enumerate() {
+                        let o = self.cast(o, DType::I64, range)?;
+                        self.locals().insert(format!("{n}.{i}"), Val::Tensor(o));
+                    }
+                }
+                _ => {
+                    return Err(self.err(range, format!("block pointer '{n}' must stay a block pointer over the same tensor inside the loop (move it with tl.advance)")))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Fresh region arguments for carried values, bound to their names.
     fn bind_carried(&mut self, carried: &[(String, Type)]) -> Vec<ValueId> {
         let mut args = vec![];
@@ -375,6 +476,7 @@ impl Lowerer<'_> {
             self.locals().insert(n.clone(), Val::Tensor(a));
             args.push(a);
         }
+        self.rebind_block_ptrs();
         args
     }
 
@@ -436,7 +538,15 @@ impl Lowerer<'_> {
                 }
             }
             if !matches!(tv, Val::Tensor(_) | Val::Const(_)) || !matches!(ev, Val::Tensor(_) | Val::Const(_)) {
-                dropped.push(n);
+                // Block pointers, descriptors and tuples cannot merge across
+                // branches: refuse a change instead of silently keeping the old one.
+                if !same_val(tv, ev) {
+                    return Err(self.err(
+                        i.range,
+                        format!("'{n}' ({}) is assigned differently in the branches of a runtime `if`; this is not supported", tv.kind_name()),
+                    ));
+                }
+                self.locals().insert(n, tv.clone());
                 continue;
             }
             // Numbers assigned in a branch take the other branch's type.

@@ -49,6 +49,9 @@ pub struct Lowerer<'a> {
     frames: Vec<Frame>,
     pub(crate) loc: Loc,
     _src: &'a KernelSource,
+    /// For each loop being lowered, the block pointers it carries (their
+    /// offsets travel as synthetic carried names `name.i`).
+    pub(crate) carried_bps: Vec<Vec<(String, Arc<crate::value::BlockPtr>)>>,
 }
 
 /// What a statement did to control flow.
@@ -119,6 +122,7 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
         frames: vec![Frame { file: 0, src: src_arc, sm, locals: HashMap::new(), returned: None }],
         loc: Loc::default(),
         _src: src,
+        carried_bps: vec![],
     };
     lw.f.sources.push(source_file(src));
     for (p, spec) in params.iter().zip(specs) {

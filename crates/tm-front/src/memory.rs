@@ -13,6 +13,21 @@ impl Lowerer<'_> {
         let names = ["pointer", "mask", "other", "boundary_check", "padding_option", "cache_modifier", "eviction_policy", "volatile"];
         let b = self.bind("load", args, &names, 1, range)?;
         let (pv, pr) = b[0].clone().expect("required");
+        if let Val::BlockPtr(bp) = &pv {
+            if !Self::is_none(&b[1]) || !Self::is_none(&b[2]) {
+                return Err(self.err(range, "tl.load of a block pointer takes boundary_check and padding_option, not mask/other"));
+            }
+            let padding = match &b[4] {
+                None | Some((Val::Const(ConstValue::None), _)) => None,
+                Some((Val::Const(ConstValue::Str(p)), r)) => match p.as_str() {
+                    "" | "zero" => None,
+                    "nan" => Some(f64::NAN),
+                    other => return Err(self.err(*r, format!("unknown padding_option '{other}'"))),
+                },
+                Some((_, r)) => return Err(self.err(*r, "padding_option must be a string")),
+            };
+            return self.block_ptr_access(bp, &b[3], padding, None, range);
+        }
         let ptr = self.tensor(&pv, pr)?;
         let pty = self.f.ty(ptr).clone();
         let Elem::Ptr(elem) = pty.elem else {
@@ -63,6 +78,12 @@ impl Lowerer<'_> {
         let names = ["pointer", "value", "mask", "boundary_check", "cache_modifier", "eviction_policy"];
         let b = self.bind("store", args, &names, 2, range)?;
         let (pv, pr) = b[0].clone().expect("required");
+        if let Val::BlockPtr(bp) = &pv {
+            if !Self::is_none(&b[2]) {
+                return Err(self.err(range, "tl.store through a block pointer takes boundary_check, not mask"));
+            }
+            return self.block_ptr_access(bp, &b[3], None, b[1].clone(), range);
+        }
         let ptr = self.tensor(&pv, pr)?;
         let pty = self.f.ty(ptr).clone();
         let Elem::Ptr(elem) = pty.elem else {

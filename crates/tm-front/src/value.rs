@@ -138,6 +138,15 @@ pub enum Val {
     Descriptor(Arc<Descriptor>),
     /// A method bound to a descriptor (`desc.load`, `desc.store`).
     DescriptorMethod(Arc<Descriptor>, &'static str),
+    /// A block pointer (`tl.make_block_ptr`, moved by `tl.advance`).
+    BlockPtr(Arc<BlockPtr>),
+}
+
+/// A descriptor plus the offsets of the block it points at (int64 scalars).
+#[derive(Clone, Debug)]
+pub struct BlockPtr {
+    pub desc: Descriptor,
+    pub offsets: Vec<ValueId>,
 }
 
 /// A block view of a strided tensor: where it starts, its extent and strides
@@ -162,6 +171,7 @@ impl Val {
             Val::Tuple(_) => "tuple",
             Val::Descriptor(_) => "tensor descriptor",
             Val::DescriptorMethod(..) => "method",
+            Val::BlockPtr(_) => "block pointer",
         }
     }
 }
