@@ -29,6 +29,18 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
+    /// A `block_shape` argument: a constexpr tuple of powers of two.
+    fn block_shape_arg(&self, a: &Option<(Val, TextRange)>) -> R<Vec<u32>> {
+        let (kv, kr) = a.clone().expect("required");
+        match kv {
+            Val::Const(ConstValue::Tuple(t)) => {
+                t.iter().map(|c| c.as_int().and_then(|v| u32::try_from(v).ok()).filter(|v| v.is_power_of_two())).collect::<Option<_>>()
+            }
+            _ => None,
+        }
+        .ok_or_else(|| self.err(kr, "block_shape must be a tuple of tl.constexpr powers of 2"))
+    }
+
     pub fn lower_make_descriptor(&mut self, args: Args, range: TextRange) -> R<Val> {
         let b = self.bind_args("make_tensor_descriptor", args, &["base", "shape", "strides", "block_shape", "padding_option"], 4, range)?;
         let (bv, br) = b[0].clone().expect("required");
@@ -40,12 +52,7 @@ impl Lowerer<'_> {
         let shape = self.index_tuple_values("shape", &sv, sr)?;
         let (tv, tr) = b[2].clone().expect("required");
         let strides = self.index_tuple_values("strides", &tv, tr)?;
-        let (kv, kr) = b[3].clone().expect("required");
-        let block_shape: Vec<u32> = match kv {
-            Val::Const(ConstValue::Tuple(t)) => t.iter().map(|c| c.as_int().and_then(|v| u32::try_from(v).ok()).filter(|v| v.is_power_of_two())).collect::<Option<_>>(),
-            _ => None,
-        }
-        .ok_or_else(|| self.err(kr, "block_shape must be a tuple of tl.constexpr powers of 2"))?;
+        let block_shape = self.block_shape_arg(&b[3])?;
         if shape.len() != block_shape.len() || strides.len() != block_shape.len() {
             return Err(self.err(range, "shape, strides and block_shape must have the same length"));
         }
@@ -85,12 +92,7 @@ impl Lowerer<'_> {
         let strides = self.index_tuple_values("strides", &tv, tr)?;
         let (ov, or) = b[3].clone().expect("required");
         let offsets = self.index_tuple_values("offsets", &ov, or)?;
-        let (kv, kr) = b[4].clone().expect("required");
-        let block_shape: Vec<u32> = match kv {
-            Val::Const(ConstValue::Tuple(t)) => t.iter().map(|c| c.as_int().and_then(|v| u32::try_from(v).ok()).filter(|v| v.is_power_of_two())).collect::<Option<_>>(),
-            _ => None,
-        }
-        .ok_or_else(|| self.err(kr, "block_shape must be a tuple of tl.constexpr powers of 2"))?;
+        let block_shape = self.block_shape_arg(&b[4])?;
         let rank = block_shape.len();
         if shape.len() != rank || strides.len() != rank || offsets.len() != rank {
             return Err(self.err(range, "shape, strides, offsets and block_shape must have the same length"));
