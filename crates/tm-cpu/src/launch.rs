@@ -35,13 +35,17 @@ pub(crate) struct LaunchDesc {
 /// described in `err`.
 pub(crate) type RunFn = unsafe extern "C" fn(*const LaunchDesc) -> i32;
 
-/// Worker threads per launch: `$TRITON_METAL_CPU_THREADS`, else the available parallelism.
+/// Worker threads per launch: `$TRITON_METAL_CPU_THREADS`, else the available parallelism
+/// (asked once: on Linux it reads cgroup files, about 25 us, which small launches would pay).
 pub(crate) fn worker_count() -> usize {
+    static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     std::env::var("TRITON_METAL_CPU_THREADS")
         .ok()
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|n| *n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .unwrap_or_else(|| {
+            *AVAILABLE.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        })
 }
 
 /// What every worker of one launch shares.

@@ -215,7 +215,8 @@ impl CompiledKernel {
 
     /// Launches `grid` programs and waits for them. `buffers` (the memory of the pointer
     /// arguments) and `scalars` are in signature order. Arguments are checked against the ABI
-    /// before anything runs; a grid with a zero dimension runs nothing.
+    /// before anything runs; a grid with a zero dimension runs nothing. In a dry run
+    /// ([`dry_run_enabled`]) it returns once they are packed and the runtime library is built.
     ///
     /// # Safety
     /// The memory of every buffer must be valid for all reads and writes the kernel performs

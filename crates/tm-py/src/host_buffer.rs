@@ -98,7 +98,12 @@ pub fn host_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Option<Py<HostBuffer>>> {
             let strides = std::slice::from_raw_parts(v.strides, n);
             extent(addr, shape, strides, v.itemsize)
         };
-        HostRange { addr, start, len, writable: v.readonly == 0 }
+        HostRange {
+            addr,
+            start,
+            len,
+            writable: v.readonly == 0,
+        }
     };
     // SAFETY: releases the view obtained above, once.
     unsafe { PyBuffer_Release(view.as_mut_ptr()) };
@@ -106,7 +111,12 @@ pub fn host_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Option<Py<HostBuffer>>> {
 }
 
 /// `(start, length)` of the bytes a strided array spans (as `_extent` in jit.py).
-fn extent(addr: usize, shape: &[Py_ssize_t], strides: &[Py_ssize_t], itemsize: Py_ssize_t) -> (usize, usize) {
+fn extent(
+    addr: usize,
+    shape: &[Py_ssize_t],
+    strides: &[Py_ssize_t],
+    itemsize: Py_ssize_t,
+) -> (usize, usize) {
     let (mut lo, mut hi): (isize, isize) = (0, 0);
     for (&d, &s) in shape.iter().zip(strides) {
         if d == 0 {

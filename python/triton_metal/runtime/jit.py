@@ -247,9 +247,22 @@ class JITFunction:
             self.arg_names.index(p) if isinstance(p, str) else p for p in (do_not_specialize or ())
         }
         self._globals = None
-        self._fast_launch = _launcher.make(self, _ARRAY_HANDLERS, _host_array, _DTYPE_NAMES, _normalize_grid)
-        self._fast = {} if self._fast_launch is None else self._fast_launch.fast
+        self._fast = {}  # kernels of the launch fast path (launcher.py), by its own key
+        self._fast_launch = self._with_grid = None  # made at the first launch
         self.cache = {}
+
+    def _make_fast_path(self):
+        """Generates the launch fast path (launcher.py; a millisecond or so, so not before
+        the first launch) and returns what ``kernel[grid]`` calls with the grid."""
+        launch = _launcher.make(
+            self, self._fast, _pointer_of, _ARRAY_HANDLERS, _host_array, _DTYPE_NAMES, _normalize_grid
+        )
+        self._fast_launch = launch
+        if launch is None:
+            self._with_grid = lambda grid: lambda *args, **kwargs: self.run(*args, grid=grid, **kwargs)
+        else:
+            self._with_grid = launch.with_grid
+        return self._with_grid
 
     @property
     def cache(self):
@@ -288,9 +301,7 @@ class JITFunction:
         return out
 
     def __getitem__(self, grid):
-        if self._fast_launch is not None:
-            return self._fast_launch.with_grid(grid)
-        return lambda *args, **kwargs: self.run(*args, grid=grid, **kwargs)
+        return (self._with_grid or self._make_fast_path())(grid)
 
     def __call__(self, *args, **kwargs):
         raise RuntimeError(
@@ -357,6 +368,8 @@ class JITFunction:
         fast_key = _tm_fast_key
         if fast_key is _TRY_FAST:
             fast_key = None
+            if not warmup and self._with_grid is None:
+                self._make_fast_path()
             if not warmup and self._fast_launch is not None:
                 # A cached launch of common argument types (see launcher.py); anything else,
                 # and every error, takes the path below.
