@@ -199,3 +199,18 @@ def test_grid_callable_gets_meta_parameters():
 def test_helpers():
     assert triton.cdiv(10, 3) == 4
     assert [triton.next_power_of_2(v) for v in (0, 1, 2, 3, 1000)] == [1, 1, 2, 4, 1024]
+
+
+@triton.jit
+def constexpr_kind(out_ptr, V: tl.constexpr):
+    tl.store(out_ptr + tl.arange(0, 2), tl.full((2,), V, tl.float32) / 2)
+
+
+def test_constexpr_int_float_and_bool_specialise_separately():
+    out = np.zeros(2, np.float32)
+    constexpr_kind[(1,)](out, V=1)
+    k_int = constexpr_kind[(1,)](out, V=1)
+    k_float = constexpr_kind[(1,)](out, V=1.0)
+    k_bool = constexpr_kind[(1,)](out, V=True)
+    assert len({id(k_int), id(k_float), id(k_bool)}) == 3
+    np.testing.assert_array_equal(out, [0.5, 0.5])

@@ -323,7 +323,8 @@ class JITFunction:
                         f"argument '{name}' of kernel '{kname}' is a tl.constexpr and must be hashable, "
                         f"got {type(value).__name__}"
                     ) from None
-                key.append(("c", value))
+                # The type is part of the key: 1, 1.0 and True are equal but compile differently.
+                key.append(("c", type(value), value))
                 specs.append(("constexpr", value))
                 continue
             if arg is None:

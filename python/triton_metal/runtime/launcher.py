@@ -209,7 +209,8 @@ def make(fn, fast, pointer_of, handlers, host_array, dtype_names, normalize_grid
     for i, name in enumerate(names):
         if fn._is_constexpr[i]:
             code.append(f"    if _tm_type({name}) not in _tm_plain: return None")
-            key.append(name)
+            # The type is part of the key: 1, 1.0 and True are equal but compile differently.
+            key += [f"_tm_type({name})", name]
             continue
         nospec = i in fn.do_not_specialize
         fields = {"name": name, "k": f"_tm_k{i}", "b": f"_tm_b{i}", "nospec": nospec}
