@@ -174,3 +174,46 @@ def test_static_print_device_print_and_device_assert(tmp_path):
     assert "BLOCK is 4" in r.stdout
     assert "x=3" in r.stdout and "idx (2)" in r.stdout
     assert "ERROR:" in r.stdout and "x must be small" in r.stdout and "dbg.py:12" in r.stdout
+
+
+@triton.jit
+def member_functions(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    y = x.exp() + x.abs().sqrt() + x.sigmoid() + tl.cast(x, tl.int32).to(tl.float32) + x.cast(tl.float16).to(tl.float32)
+    z = tl.interleave(y, y * 0)
+    a, b = tl.split(tl.reshape(z, (BLOCK, 2)))
+    i, j = tl.swizzle2d(offs // 8, offs % 8, BLOCK // 8, 8, 4)
+    tl.assume(BLOCK > 0)
+    tl.store(out_ptr + offs, a + b + (i * 8 + j).to(tl.float32) * 0)
+
+
+def test_tensor_member_functions_cast_interleave_swizzle():
+    x = np.linspace(-2, 2, 64).astype(np.float32)
+    out = np.zeros_like(x)
+    member_functions[(1,)](x, out, BLOCK=64)
+    ref = np.exp(x) + np.sqrt(np.abs(x)) + 1 / (1 + np.exp(-x)) + x.astype(np.int32) + x.astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@triton.jit
+def swizzle_kernel(out_ptr, SI: tl.constexpr, SJ: tl.constexpr, SG: tl.constexpr):
+    i = tl.arange(0, SI)[:, None] + tl.zeros((SI, SJ), tl.int32)
+    j = tl.arange(0, SJ)[None, :] + tl.zeros((SI, SJ), tl.int32)
+    ni, nj = tl.swizzle2d(i, j, SI, SJ, SG)
+    tl.store(out_ptr + i * SJ + j, ni * SJ + nj)
+
+
+def test_swizzle2d_is_a_permutation_in_groups():
+    out = np.zeros((8, 4), np.int32)
+    swizzle_kernel[(1,)](out, SI=8, SJ=4, SG=2)
+    ref = np.zeros_like(out)
+    for i in range(8):
+        for j in range(4):
+            ij = i * 4 + j
+            gid = ij // (2 * 4)
+            off_i = gid * 2
+            size_g = min(8 - off_i, 2)
+            ref[i, j] = (off_i + (ij % (2 * 4)) % size_g) * 4 + (ij % (2 * 4)) // size_g
+    np.testing.assert_array_equal(out, ref)
+    assert sorted(out.ravel()) == list(range(32))

@@ -128,6 +128,12 @@ pub const LANGUAGE: &[&str] = &[
     "make_tensor_descriptor",
     "make_block_ptr",
     "advance",
+    "cast",
+    "interleave",
+    "swizzle2d",
+    "assume",
+    "uint_to_uniform_float",
+    "pair_uniform_to_normal",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -146,8 +152,12 @@ pub fn triton_attr(name: &str) -> Option<Val> {
 
 /// Tensor methods (`x.to(...)`).
 pub fn tensor_method(name: &str) -> Option<&'static str> {
-    const METHODS: &[&str] =
-        &["to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce", "trans", "permute", "reshape", "view", "ravel", "split", "cumsum", "cumprod", "sort", "flip", "histogram"];
+    // Triton's `_tensor_member_fn`s: `x.exp()` is `tl.exp(x)`.
+    const METHODS: &[&str] = &[
+        "to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce", "trans", "permute", "reshape", "view", "ravel",
+        "split", "cumsum", "cumprod", "sort", "flip", "histogram", "abs", "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin",
+        "cos", "erf", "floor", "ceil", "sigmoid", "softmax", "expand_dims", "broadcast_to", "associative_scan", "cast",
+    ];
     METHODS.iter().find(|&&m| m == name).copied()
 }
 
@@ -231,8 +241,22 @@ impl Lowerer<'_> {
         matches!(a, None | Some((Val::Const(ConstValue::None), _)))
     }
 
-    pub fn call_builtin(&mut self, name: &'static str, recv: Option<tm_ir::ValueId>, args: Args, range: TextRange) -> R<Val> {
+    pub fn call_builtin(&mut self, name: &'static str, recv: Option<tm_ir::ValueId>, mut args: Args, range: TextRange) -> R<Val> {
         let t = |v: tm_ir::ValueId| Ok(Val::Tensor(v));
+        // A method call passes the tensor as the first argument, except where
+        // the lowering takes the receiver itself.
+        let takes_receiver = matches!(
+            name,
+            "to" | "sum" | "max" | "min" | "argmax" | "argmin" | "xor_sum" | "reduce" | "trans" | "permute" | "reshape"
+                | "view" | "ravel" | "split" | "cumsum" | "cumprod" | "associative_scan" | "sort" | "flip" | "histogram"
+        );
+        let recv = match recv {
+            Some(r) if !takes_receiver => {
+                args.pos.insert(0, (Val::Tensor(r), range));
+                None
+            }
+            other => other,
+        };
         match (name, recv) {
             ("sum" | "max" | "min" | "argmax" | "argmin" | "xor_sum" | "reduce", _) => {
                 self.lower_reduction(name, recv, args, range)
@@ -589,6 +613,61 @@ impl Lowerer<'_> {
             ("dot", _) => self.lower_dot(args, range),
             ("make_tensor_descriptor", _) => self.lower_make_descriptor(args, range),
             ("make_block_ptr", _) => self.lower_make_block_ptr(args, range),
+            ("cast", _) => {
+                let b = self.bind(name, args, &["input", "dtype", "fp_downcast_rounding", "bitcast"], 2, range)?;
+                let (xv, xr) = b[0].clone().expect("required");
+                let x = self.tensor(&xv, xr)?;
+                let bitcast = match &b[3] {
+                    Some(a) => self.const_arg(name, "bitcast", a)?.truthy(),
+                    None => false,
+                };
+                if let ConstValue::PtrType(p) = self.const_arg(name, "dtype", b[1].as_ref().expect("required"))? {
+                    return t(self.bitcast(x, Elem::Ptr(p), range)?);
+                }
+                let d = self.dtype_arg(name, "dtype", b[1].as_ref().expect("required"))?;
+                if bitcast {
+                    t(self.bitcast(x, Elem::Scalar(d), range)?)
+                } else {
+                    t(self.cast(x, d, range)?)
+                }
+            }
+            ("interleave", _) => {
+                // join then flatten the new last dim: a0 b0 a1 b1 ...
+                let j = self.lower_shape_op("join", None, args, range)?;
+                let Val::Tensor(j) = j else { return Err(self.err(range, "interleave needs two tensors")) };
+                let mut shape = self.f.ty(j).shape.clone();
+                let two = shape.pop().unwrap_or(2);
+                if let Some(last) = shape.last_mut() {
+                    *last *= two;
+                }
+                let ty = self.f.ty(j).with_shape(shape);
+                t(self.emit1(OpKind::Reshape, vec![j], ty))
+            }
+            ("swizzle2d", _) => {
+                // Triton's grouped ordering: (i, j) of a size_i x size_j grid in groups of size_g rows.
+                let b = self.bind(name, args, &["i", "j", "size_i", "size_j", "size_g"], 5, range)?;
+                let ops: Vec<Operand> =
+                    b.iter().map(|a| a.as_ref().expect("required")).map(|(v, r)| self.operand(v, *r)).collect::<R<_>>()?;
+                let (i, j, si, sj, sg) = (ops[0].clone(), ops[1].clone(), ops[2].clone(), ops[3].clone(), ops[4].clone());
+                let ij = self.arith(BinOp::Mul, i, sj.clone(), false, range)?;
+                let ij = self.arith(BinOp::Add, Operand::Value(ij), j, false, range)?;
+                let size_gj = self.arith(BinOp::Mul, sg.clone(), sj, false, range)?;
+                let group_id = self.arith(BinOp::Div, Operand::Value(ij), Operand::Value(size_gj), false, range)?;
+                let off_i = self.arith(BinOp::Mul, Operand::Value(group_id), sg.clone(), false, range)?;
+                let rest = self.arith(BinOp::Sub, si, Operand::Value(off_i), false, range)?;
+                let size_g = self.arith(BinOp::Min, Operand::Value(rest), sg, false, range)?;
+                let ij_mod = self.arith(BinOp::Rem, Operand::Value(ij), Operand::Value(size_gj), false, range)?;
+                let new_i = self.arith(BinOp::Rem, Operand::Value(ij_mod), Operand::Value(size_g), false, range)?;
+                let new_i = self.arith(BinOp::Add, Operand::Value(off_i), Operand::Value(new_i), false, range)?;
+                let new_j = self.arith(BinOp::Div, Operand::Value(ij_mod), Operand::Value(size_g), false, range)?;
+                Ok(Val::Tuple(vec![Val::Tensor(new_i), Val::Tensor(new_j)]))
+            }
+            ("assume", _) => {
+                // A promise to the optimiser; nothing to compute.
+                let _ = self.bind(name, args, &["cond"], 1, range)?;
+                Ok(Val::Const(ConstValue::None))
+            }
+            ("uint_to_uniform_float" | "pair_uniform_to_normal", _) => self.lower_random_helper(name, args, range),
             ("advance", _) => self.lower_advance(args, range),
             ("randint" | "randint4x" | "rand" | "rand4x" | "randn" | "randn4x", _) => self.lower_random(name, args, range),
             ("cumsum" | "cumprod" | "associative_scan", _) => self.lower_scan(name, recv, args, range),

@@ -105,6 +105,25 @@ impl Lowerer<'_> {
         Ok((self.arith(BinOp::Mul, Operand::Value(r), Operand::Value(c), false, range)?, self.arith(BinOp::Mul, Operand::Value(r), Operand::Value(s), false, range)?))
     }
 
+    /// `tl.uint_to_uniform_float(x)` and `tl.pair_uniform_to_normal(u1, u2)`.
+    pub fn lower_random_helper(&mut self, name: &str, args: Args, range: TextRange) -> R<Val> {
+        if name == "uint_to_uniform_float" {
+            let b = self.bind_args(name, args, &["x"], 1, range)?;
+            let (xv, xr) = b[0].clone().expect("required");
+            let x = self.tensor(&xv, xr)?;
+            return match self.f.ty(x).dtype() {
+                Some(DType::U32 | DType::I32) => Ok(Val::Tensor(self.uniform(x, range)?)),
+                _ => Err(self.err(xr, "uint_to_uniform_float supports 32-bit integers")),
+            };
+        }
+        let b = self.bind_args(name, args, &["u1", "u2"], 2, range)?;
+        let (u1, r1) = b[0].clone().expect("required");
+        let (u2, r2) = b[1].clone().expect("required");
+        let (u1, u2) = (self.tensor(&u1, r1)?, self.tensor(&u2, r2)?);
+        let (n1, n2) = self.box_muller(u1, u2, range)?;
+        Ok(Val::Tuple(vec![Val::Tensor(n1), Val::Tensor(n2)]))
+    }
+
     pub fn lower_random(&mut self, name: &str, args: Args, range: TextRange) -> R<Val> {
         let b = self.bind_args(name, args, &["seed", "offset", "n_rounds"], 2, range)?;
         let (seed, _) = b[0].clone().expect("required");
