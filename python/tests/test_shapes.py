@@ -71,3 +71,32 @@ def test_in_kernel_tensor_descriptors_mask_out_of_bounds():
     descriptor_copy[(triton.cdiv(M, 16), triton.cdiv(N, 32))](x, y, M, N, BM=16, BN=32)
     np.testing.assert_allclose(y[:M], x * 2 + 1, rtol=1e-6)
     np.testing.assert_array_equal(y[M:], 7.0)
+
+
+@triton.jit
+def gather_kernel(src_ptr, idx_ptr, out_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr, AXIS: tl.constexpr):
+    if AXIS == 1:
+        src = tl.load(src_ptr + tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :])
+        idx = tl.load(idx_ptr + tl.arange(0, M)[:, None] * K + tl.arange(0, K)[None, :])
+        tl.store(out_ptr + tl.arange(0, M)[:, None] * K + tl.arange(0, K)[None, :], tl.gather(src, idx, 1))
+    else:
+        src = tl.load(src_ptr + tl.arange(0, N)[:, None] * M + tl.arange(0, M)[None, :])
+        idx = tl.load(idx_ptr + tl.arange(0, K)[:, None] * M + tl.arange(0, M)[None, :])
+        tl.store(out_ptr + tl.arange(0, K)[:, None] * M + tl.arange(0, M)[None, :], tl.gather(src, idx, 0))
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_gather_along_each_axis(axis):
+    M, N, K = 8, 16, 32
+    rng = np.random.default_rng(9)
+    if axis == 1:
+        src = rng.standard_normal((M, N)).astype(np.float32)
+        idx = rng.integers(0, N, (M, K)).astype(np.int32)
+        expected = np.take_along_axis(src, idx, axis=1)
+    else:
+        src = rng.standard_normal((N, M)).astype(np.float32)
+        idx = rng.integers(0, N, (K, M)).astype(np.int32)
+        expected = np.take_along_axis(src, idx, axis=0)
+    out = np.zeros_like(expected)
+    gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
+    np.testing.assert_array_equal(out, expected)

@@ -134,6 +134,7 @@ pub const LANGUAGE: &[&str] = &[
     "assume",
     "uint_to_uniform_float",
     "pair_uniform_to_normal",
+    "gather",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -611,6 +612,7 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            ("gather", _) => self.lower_gather(args, range),
             ("make_tensor_descriptor", _) => self.lower_make_descriptor(args, range),
             ("make_block_ptr", _) => self.lower_make_block_ptr(args, range),
             ("cast", _) => {

@@ -17,6 +17,8 @@ pub enum Combine {
     Binary(BinOp),
     /// (value, index) pairs: keep the larger (`max`) or smaller value.
     ArgBest { max: bool, tie_break_left: bool },
+    /// (value, hit) pairs: the value of the pair that hit (gathers).
+    Pick,
     Jit(Arc<KernelSource>),
 }
 
@@ -111,6 +113,11 @@ impl Lowerer<'_> {
                 let v = self.select(Operand::Value(better), Operand::Value(a[0]), Operand::Value(b[0]), range)?;
                 let i = self.select(Operand::Value(better), Operand::Value(a[1]), Operand::Value(b[1]), range)?;
                 Ok(vec![v, i])
+            }
+            Combine::Pick => {
+                let v = self.select(Operand::Value(a[1]), Operand::Value(a[0]), Operand::Value(b[0]), range)?;
+                let hit = self.bitwise(BinOp::Or, Operand::Value(a[1]), Operand::Value(b[1]), range)?;
+                Ok(vec![v, hit])
             }
             Combine::Jit(k) => {
                 let mut args = Args::default();
@@ -281,6 +288,52 @@ impl Lowerer<'_> {
             OpKind::Flip
         };
         Ok(Val::Tensor(self.emit1(kind, vec![x], ty)))
+    }
+
+    /// `tl.gather(src, index, axis)`: `out[..., i, ...] = src[..., index[..., i, ...], ...]`
+    /// along `axis`, computed as a selection over src's extent (exact for any
+    /// dtype; indices outside src give 0).
+    pub fn lower_gather(&mut self, args: Args, range: TextRange) -> R<Val> {
+        let b = self.bind_args("gather", args, &["src", "index", "axis"], 3, range)?;
+        let (sv, sr) = b[0].clone().expect("required");
+        let (iv, ir) = b[1].clone().expect("required");
+        let (src, idx) = (self.tensor(&sv, sr)?, self.tensor(&iv, ir)?);
+        let (st, it) = (self.f.ty(src).clone(), self.f.ty(idx).clone());
+        if st.rank() == 0 || st.rank() != it.rank() || st.elem.is_ptr() || !it.dtype().is_some_and(|d| d.is_int() && !d.is_bool()) {
+            return Err(self.err(range, "tl.gather needs a numeric block and an integer index block of the same rank"));
+        }
+        let axis = match &b[2] {
+            Some((Val::Const(c), r)) => self.norm_axis(c.as_int().ok_or_else(|| self.err(*r, "axis must be an integer"))?, st.rank(), *r)? as usize,
+            Some((_, r)) => return Err(self.err(*r, "axis must be a tl.constexpr")),
+            None => unreachable!("required"),
+        };
+        for d in 0..st.rank() {
+            if d != axis && st.shape[d] != it.shape[d] {
+                return Err(self.err(range, format!("tl.gather: index shape {:?} must match src shape {:?} except along axis {axis}", it.shape, st.shape)));
+            }
+        }
+        let (n, k) = (st.shape[axis], it.shape[axis]);
+        let a = axis as u32;
+        // [.., K, N, ..]: the index's extent at `axis`, src's at `axis + 1`.
+        let mut wide = it.shape.clone();
+        wide.insert(axis + 1, n);
+        let src_e = self.expand_dims(src, a, range)?;
+        let src_e = self.broadcast_to(src_e, &wide, range)?;
+        let idx_e = self.expand_dims(idx, a + 1, range)?;
+        let idx_e = self.broadcast_to(idx_e, &wide, range)?;
+        let mut pos = self.emit1(OpKind::MakeRange { start: 0, end: n as i32 }, vec![], Type::block(Elem::Scalar(DType::I32), vec![n]));
+        for d in 0..wide.len() as u32 {
+            if d != a + 1 {
+                pos = self.expand_dims(pos, d, range)?;
+            }
+        }
+        let hit = self.compare(CmpPred::Eq, Operand::Value(idx_e), Operand::Value(pos), range)?;
+        let hit = self.broadcast_to(hit, &wide, range)?;
+        let zero = self.const_scalar(st.dtype().expect("numeric"), &ConstValue::Int(0), range)?;
+        let vals = self.select(Operand::Value(hit), Operand::Value(src_e), Operand::Value(zero), range)?;
+        let _ = k;
+        let out = self.reduce(vec![vals, hit], Some(a as i128 + 1), false, Combine::Pick, range)?;
+        Ok(Val::Tensor(out[0]))
     }
 
     /// `arange` along `axis` broadcast to `shape` (the index operand of argmax).
