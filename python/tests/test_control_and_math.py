@@ -244,3 +244,23 @@ def test_libdevice_namespace():
     ok = ~np.isnan(x)
     np.testing.assert_allclose(out[ok], ref[ok], rtol=1e-4, atol=1e-3)
     assert np.isnan(out[5])
+
+
+@triton.jit
+def ternary(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    # The load only runs for programs that take the first branch.
+    v = tl.load(x_ptr + offs, mask=offs < n) * 2 if pid % 2 == 0 else tl.zeros((BLOCK,), tl.float32) - 1.0
+    s = 10 if pid == 1 else pid
+    tl.store(out_ptr + offs, v + s, mask=offs < n)
+
+
+def test_runtime_conditional_expression():
+    n, block = 256, 64
+    x = np.arange(n, dtype=np.float32)
+    out = np.zeros_like(x)
+    ternary[(4,)](x, out, n, BLOCK=block)
+    pid = np.arange(n) // block
+    expected = np.where(pid % 2 == 0, x * 2, -1.0) + np.where(pid == 1, 10, pid)
+    np.testing.assert_array_equal(out, expected)

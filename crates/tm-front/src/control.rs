@@ -480,6 +480,44 @@ impl Lowerer<'_> {
         args
     }
 
+    /// `a if cond else b` on a runtime scalar: an `scf.if` whose branches each
+    /// compute one side (so a load in the untaken branch never runs).
+    pub(crate) fn runtime_ternary(&mut self, i: &ast::ExprIf, cond: Val) -> R<Val> {
+        let c = self.tensor(&cond, i.test.range())?;
+        if self.f.ty(c).is_block() {
+            return Err(self.err(i.test.range(), "a conditional expression needs a scalar condition; use tl.where for blocks"));
+        }
+        let c = self.to_bool(c, i.test.range())?;
+        self.blocks.push(vec![]);
+        let tv = self.expr(&i.body);
+        let mut then_ops = self.blocks.pop().unwrap_or_default();
+        let tv = tv?;
+        self.blocks.push(vec![]);
+        let ev = self.expr(&i.orelse);
+        let mut else_ops = self.blocks.pop().unwrap_or_default();
+        let ev = ev?;
+        let (Some(ta), Some(tb)) = (self.carried_type(&tv), self.carried_type(&ev)) else {
+            return Err(self.err(i.range, "both sides of a conditional expression must be numbers or tensors"));
+        };
+        let want = match (&tv, &ev) {
+            (Val::Const(_), _) => tb.clone(),
+            (_, Val::Const(_)) => ta.clone(),
+            _ if ta == tb => ta.clone(),
+            _ => {
+                return Err(self.err(
+                    i.range,
+                    format!("the sides of a conditional expression have types {} and {}", tm_ir::describe_type(&ta), tm_ir::describe_type(&tb)),
+                ))
+            }
+        };
+        let a = self.value_in(&mut then_ops, &tv, &want, i.range)?;
+        let b = self.value_in(&mut else_ops, &ev, &want, i.range)?;
+        then_ops.push(self.f.create_op(OpKind::Yield, vec![a], vec![], vec![], self.loc));
+        else_ops.push(self.f.create_op(OpKind::Yield, vec![b], vec![], vec![], self.loc));
+        let op = self.emit(OpKind::If, vec![c], vec![want], vec![Region { args: vec![], ops: then_ops }, Region { args: vec![], ops: else_ops }]);
+        Ok(Val::Tensor(self.f.op(op).results[0]))
+    }
+
     pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val, rest: &[Stmt]) -> R<(Flow, bool)> {
         let c = self.tensor(&cond, i.test.range())?;
         if self.f.ty(c).is_block() {

@@ -407,12 +407,10 @@ impl<'a> Lowerer<'a> {
                 self.cmpop(c.ops[0], l, r, c.range)
             }
             Expr::BoolOp(b) => self.boolop(b),
-            Expr::If(i) => {
-                let Val::Const(c) = self.expr(&i.test)? else {
-                    return Err(self.err(i.test.range(), "a conditional expression on a runtime value is not supported; use tl.where"));
-                };
-                self.expr(if c.truthy() { &i.body } else { &i.orelse })
-            }
+            Expr::If(i) => match self.expr(&i.test)? {
+                Val::Const(c) => self.expr(if c.truthy() { &i.body } else { &i.orelse }),
+                cond => self.runtime_ternary(i, cond),
+            },
             Expr::Call(c) => self.call(c),
             Expr::Subscript(sub) => self.subscript(sub),
             other => Err(self.err(other.range(), format!("unsupported expression: {}", expr_kind(other)))),
