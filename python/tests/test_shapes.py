@@ -100,3 +100,17 @@ def test_gather_along_each_axis(axis):
     out = np.zeros_like(expected)
     gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
     np.testing.assert_array_equal(out, expected)
+
+
+@triton.jit
+def attrs_kernel(x_ptr, out_ptr, M: tl.constexpr, N: tl.constexpr):
+    x = tl.load(x_ptr + tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :])
+    tl.static_assert(x.numel == M * N)
+    tl.store(out_ptr + tl.arange(0, N)[:, None] * M + tl.arange(0, M)[None, :], x.T + x.numel)
+
+
+def test_numel_and_T():
+    x = np.random.default_rng(1).standard_normal((8, 16)).astype(np.float32)
+    out = np.zeros((16, 8), np.float32)
+    attrs_kernel[(1,)](x, out, M=8, N=16)
+    np.testing.assert_allclose(out, x.T + 128, rtol=1e-6)

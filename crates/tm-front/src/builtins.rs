@@ -172,7 +172,8 @@ pub fn python_builtin(name: &str) -> &'static str {
         "float" => "float",
         "bool" => "bool",
         "abs" => "abs",
-        _ => "print",
+        // Python's print in a kernel is tl.device_print, as in Triton.
+        _ => "device_print",
     }
 }
 

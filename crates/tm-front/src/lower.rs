@@ -532,6 +532,16 @@ impl<'a> Lowerer<'a> {
                     tm_ir::Elem::Scalar(d) => Ok(Val::Const(ConstValue::DType(d))),
                     tm_ir::Elem::Ptr(d) => Ok(Val::Const(ConstValue::PtrType(d))),
                 },
+                "numel" => Ok(Val::Const(ConstValue::Int(self.f.ty(v).numel() as i128))),
+                "T" => {
+                    let rank = self.f.ty(v).rank();
+                    if rank != 2 {
+                        return Err(self.err(range, format!(".T needs a 2-D block, got rank {rank}")));
+                    }
+                    let ty = self.f.ty(v).clone();
+                    let shape = vec![ty.shape[1], ty.shape[0]];
+                    Ok(Val::Tensor(self.emit1(tm_ir::OpKind::Trans(vec![1, 0]), vec![v], ty.with_shape(shape))))
+                }
                 "shape" => Ok(Val::Const(ConstValue::Tuple(
                     self.f.ty(v).shape.iter().map(|&s| ConstValue::Int(s as i128)).collect(),
                 ))),
