@@ -9,13 +9,30 @@
 //
 // Memory comes from the Rust side (tm_cpu_launch): scratch for the scheduler state, the
 // threadgroup memory, and one stack per thread.
+//
+// Bounds checks: generated code reaches device memory only through tm_chk(p, n, kind, line,
+// slot) (defined at the end of this file), which checks the n elements at p against the byte
+// range of buffer `slot` (or of any buffer when slot < 0) before the access happens. Outside,
+// the first error of the launch is recorded and the thread stops without touching memory:
+// a fiber is abandoned; without fibers, tm_chk returns a zeroed per-thread dummy for this and
+// every later access of the thread, and the group's remaining threads do not run.
+// `#define TM_CPU_BOUNDS_CHECK 0` (the translation unit says) makes tm_chk the identity.
 #pragma once
 
 extern "C" int snprintf(char*, size_t, const char*, ...);
 extern "C" int fflush(void*);
 
-#define TM_CPU_ABI_VERSION 1u
+#define TM_CPU_ABI_VERSION 2u
 #define TM_CPU_EXPORT extern "C" __attribute__((visibility("default")))
+#ifndef TM_CPU_BOUNDS_CHECK
+#define TM_CPU_BOUNDS_CHECK 1
+#endif
+
+// Mirrors `RangeDesc` in src/launch.rs: the bytes [start, start + len) of one buffer slot.
+struct tm_cpu_range {
+  unsigned long long start;
+  unsigned long long len;
+};
 
 // Mirrors `LaunchDesc` in src/launch.rs.
 struct tm_cpu_launch {
@@ -24,6 +41,8 @@ struct tm_cpu_launch {
   unsigned long long first_group;
   unsigned long long group_count;
   void* const* bufs;
+  const tm_cpu_range* ranges;
+  unsigned long long buffer_count;
   const void* args;
   unsigned char* smem;
   unsigned long long smem_bytes;
@@ -181,10 +200,33 @@ struct Sink {
   u64 cap;
   bool failed;
   metal::uint3 pid;
+  // The running thread when there are no fibers (uses_sync == false), else ~0u.
+  uint tid;
+};
+// Where an access of 2^c bytes through one buffer slot may start: a passes iff
+// a - first <= last (unsigned), i.e. one subtraction and one compare. A range too small for
+// the size gets first = ~0, last = 0, which no real address passes.
+struct Window {
+  u64 first, last;
+};
+constexpr uint SIZE_CLASSES = 5;  // 1, 2, 4, 8, 16 bytes: every scalar and vector access
+// What tm_chk checks against: the launch's buffers (at most 31, Metal's limit), as windows per
+// size class (next to the thread-local base: a check loads just two words) and as the ranges
+// themselves for other sizes and for messages. A thread whose check failed (without fibers)
+// closes every window and sets n = 0, so all its later accesses go to the dummy.
+struct Bounds {
+  Window win[SIZE_CLASSES][32];
+  const tm_cpu_range* ranges;
+  void* const* bufs;
+  const char* const* names;
+  uint n;
 };
 
 static thread_local Group* tls_group;
 static thread_local Sink* tls_sink;
+static thread_local Bounds tls_bounds;
+// Where accesses go once a thread without fibers has failed a check (vectors are <= 16 bytes).
+alignas(64) static thread_local unsigned char tls_dummy[64];
 
 static const u64 CANARY = 0x5a17c0de7e57f1beULL;
 
@@ -207,9 +249,10 @@ static void record(const char* msg) {
   if (!s || s->failed) return;
   s->failed = true;
   Group* g = tls_group;
-  if (g && g->cur)
+  uint tid = g && g->cur ? g->cur->tid : s->tid;
+  if (tid != ~0u)
     snprintf(s->buf, s->cap, "threadgroup (%u, %u, %u), thread %u: %s", s->pid.x, s->pid.y,
-             s->pid.z, g->cur->tid, msg);
+             s->pid.z, tid, msg);
   else
     snprintf(s->buf, s->cap, "threadgroup (%u, %u, %u): %s", s->pid.x, s->pid.y, s->pid.z, msg);
 }
@@ -354,13 +397,31 @@ static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
 
 static u64 scratch_bytes(uint threads) { return sizeof(Group) + u64(threads) * sizeof(Fiber) + 64; }
 
-static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke invoke) {
-  Sink sink = {L->err, L->err_cap, false, metal::uint3(0)};
+static void open_windows() {
+  Bounds& b = tls_bounds;
+  for (uint c = 0; c < SIZE_CLASSES; ++c)
+    for (uint i = 0; i < 32u; ++i) {
+      u64 bytes = u64(1) << c;
+      const tm_cpu_range* r = i < b.n ? &b.ranges[i] : nullptr;
+      b.win[c][i] = r && r->len >= bytes ? Window{r->start, r->len - bytes} : Window{~0ull, 0};
+    }
+}
+
+static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke invoke,
+                      uint nbufs, const char* const* names) {
+  Sink sink = {L->err, L->err_cap, false, metal::uint3(0), ~0u};
   tls_sink = &sink;
   tls_group = nullptr;
+  tls_bounds.ranges = L->ranges;
+  tls_bounds.bufs = L->bufs;
+  tls_bounds.names = names;
+  tls_bounds.n = nbufs <= 32u && L->ranges ? nbufs : 0u;
+  open_windows();
   Group* g = nullptr;
   if (L->version != TM_CPU_ABI_VERSION) {
     record("launch descriptor version mismatch between tm-cpu and the compiled kernel");
+  } else if (L->buffer_count != nbufs || (nbufs && !L->ranges)) {
+    record("the launch passes a different number of buffers than the kernel takes");
   } else if (sync) {
     uptr base = (reinterpret_cast<uptr>(L->scratch) + 63) & ~uptr(63);
     if (!L->scratch || !L->stacks || L->scratch_bytes < scratch_bytes(threads)) {
@@ -387,10 +448,15 @@ static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke in
       run_group_fibers(g, L, threads);
       tls_group = nullptr;
     } else {
-      for (uint t = 0; t < threads; ++t) invoke(ctx, t);
+      for (uint t = 0; t < threads && !sink.failed; ++t) {
+        sink.tid = t;
+        invoke(ctx, t);
+      }
+      sink.tid = ~0u;
     }
   }
   tls_sink = nullptr;
+  tls_bounds.n = 0;
   fflush(nullptr);  // device printf output appears when the launch returns
   return sink.failed ? 1 : 0;
 }
@@ -503,4 +569,168 @@ void simdgroup_barrier(mem_flags) {
 TM_CPU_EXPORT uint tm_cpu_abi_version() { return TM_CPU_ABI_VERSION; }
 TM_CPU_EXPORT unsigned long long tm_cpu_scratch_bytes(uint threads) {
   return tm_rt::scratch_bytes(threads);
+}
+
+// ---- bounds checks of device memory (tm_chk) ---------------------------------------------------
+namespace tm_rt {
+// Is [a, a + bytes) inside range r? (Unsigned: an address below the start wraps to a huge
+// offset; the second test cannot wrap once the first holds.)
+static inline bool inside(const tm_cpu_range& r, uptr a, u64 bytes) {
+  u64 off = u64(a) - r.start;
+  return off < r.len && r.len - off >= bytes;
+}
+
+// Accesses of other sizes (slot >= 0), or whose buffer tm-msl could not tell (slot < 0: inside
+// any buffer of the launch will do).
+__attribute__((noinline)) static bool inside_slow(uptr a, u64 bytes, int slot) {
+  const Bounds& b = tls_bounds;
+  if (slot >= 0) return uint(slot) < b.n && inside(b.ranges[slot], a, bytes);
+  for (uint i = 0; i < b.n; ++i)
+    if (inside(b.ranges[i], a, bytes)) return true;
+  return false;
+}
+
+static const char* plural(long long n) { return n == 1 || n == -1 ? "" : "s"; }
+
+// Explains an access of n elements of esize bytes at address a through buffer `slot`: which
+// elements of the argument it touches and how far outside the argument's memory they reach.
+static void describe(char* msg, u64 cap, const char* what, uptr a, u64 n, u64 esize, int slot) {
+  const Bounds& b = tls_bounds;
+  const char* name = b.names && b.names[slot] ? b.names[slot] : "?";
+  const tm_cpu_range& r = b.ranges[slot];
+  const long long es = (long long)esize;
+  // Byte offsets from the kernel's pointer for this argument (element 0).
+  long long off = (long long)(a - uptr(b.bufs[slot]));
+  long long lo = (long long)(r.start - u64(uptr(b.bufs[slot])));
+  long long hi = lo + (long long)r.len;
+  int len;
+  if (off % es != 0 || lo % es != 0 || hi % es != 0) {
+    // Not whole elements (a pointer cast to a wider type): in bytes.
+    long long last_byte = off + (long long)(n * esize) - 1;
+    if (hi <= lo)
+      snprintf(msg, cap, "%s bytes %lld..%lld of '%s', which is empty", what, off, last_byte, name);
+    else
+      snprintf(msg, cap, "%s bytes %lld..%lld of '%s', whose memory is bytes %lld..%lld", what,
+               off, last_byte, name, lo, hi - 1);
+    return;
+  }
+  long long i = off / es, first = lo / es, end = hi / es, last = i + (long long)n - 1;
+  if (n == 1)
+    len = snprintf(msg, cap, "%s element %lld of '%s'", what, i, name);
+  else
+    len = snprintf(msg, cap, "%s elements %lld..%lld of '%s' (one %llu-element vector access)",
+                   what, i, last, name, (unsigned long long)n);
+  if (len < 0 || u64(len) >= cap) return;
+  msg += len;
+  cap -= u64(len);
+  if (end <= first) {
+    snprintf(msg, cap, ", which is empty");
+    return;
+  }
+  if (first == 0)
+    len = snprintf(msg, cap, ", which has %lld element%s", end, plural(end));
+  else
+    len = snprintf(msg, cap, ", whose elements are %lld..%lld", first, end - 1);
+  if (len < 0 || u64(len) >= cap) return;
+  msg += len;
+  cap -= u64(len);
+  if (last >= end) {
+    long long d = last - end + 1;
+    snprintf(msg, cap, " (%lld element%s past the end)", d, plural(d));
+  } else if (i < first) {
+    long long d = first - i;
+    snprintf(msg, cap, " (%lld element%s before the start)", d, plural(d));
+  }
+}
+
+// An access no buffer contains (slot < 0): names the nearest buffer.
+static void describe_any(char* msg, u64 cap, const char* what, uptr a, u64 bytes) {
+  const Bounds& b = tls_bounds;
+  int best = -1;
+  u64 best_d = ~0ull;
+  bool after = false;
+  for (uint s = 0; s < b.n; ++s) {
+    const tm_cpu_range& r = b.ranges[s];
+    if (!r.len) continue;
+    bool past = u64(a) >= r.start;
+    u64 d = past ? u64(a) + bytes - (r.start + r.len) : r.start - u64(a);
+    if (d < best_d) {
+      best_d = d;
+      best = int(s);
+      after = past;
+    }
+  }
+  if (best < 0) {
+    snprintf(msg, cap, "%s %llu bytes at %p, but every array passed to the kernel is empty", what,
+             (unsigned long long)bytes, (void*)a);
+    return;
+  }
+  snprintf(msg, cap, "%s %llu bytes at %p, outside every array passed to the kernel; nearest: "
+           "'%s', %llu bytes %s", what, (unsigned long long)bytes, (void*)a,
+           b.names && b.names[best] ? b.names[best] : "?", (unsigned long long)best_d,
+           after ? "past its end" : "before its start");
+}
+
+// One failed access, packed into a constant so the many call sites stay small: n elements of
+// esize bytes, kind 0 load / 1 store / 2 atomic, buffer slot (-1: unknown), Triton line.
+static constexpr u64 access_code(u64 n, u64 esize, int kind, int slot, uint line) {
+  return (n & 0xff) | (esize & 0xff) << 8 | u64(kind & 0xf) << 16 | u64((slot + 1) & 0xff) << 20 |
+         u64(line) << 32;
+}
+
+// A failed check: records the first error of the launch and stops the thread. On a fiber the
+// fiber is abandoned (this never returns); without fibers the thread continues on a zeroed
+// dummy for this and all its later accesses (see Bounds), and the launch then fails.
+// preserve_most: the hot paths around the call need not save their registers.
+__attribute__((noinline, cold, preserve_most)) static void* check_failed(const void* p, u64 code) {
+  const u64 n = code & 0xff, esize = (code >> 8) & 0xff;
+  const int kind = int((code >> 16) & 0xf), slot = int((code >> 20) & 0xff) - 1;
+  const uint line = uint(code >> 32);
+  Sink* s = tls_sink;
+  if (s && !s->failed) {
+    static const char* const kinds[] = {"load", "store", "atomic"};
+    char what[96];
+    char msg[512];
+    const char* k = kind < 3 ? kinds[kind] : "access";
+    if (line)
+      snprintf(what, sizeof what, "out-of-bounds %s at line %u:", k, line);
+    else
+      snprintf(what, sizeof what, "out-of-bounds %s:", k);
+    if (slot >= 0 && uint(slot) < tls_bounds.n)
+      describe(msg, sizeof msg, what, uptr(p), n, esize, slot);
+    else
+      describe_any(msg, sizeof msg, what, uptr(p), n * esize);
+    record(msg);
+  }
+  if (Group* g = tls_group) abort_fiber(g);
+  tls_bounds.n = 0;
+  open_windows();  // with n = 0: all closed
+  __builtin_memset(tls_dummy, 0, sizeof tls_dummy);
+  return tls_dummy;
+}
+}  // namespace tm_rt
+
+// Every device-memory access of generated code: `*(tm_chk(p, n, kind, line, slot))` with n
+// elements at p (a vector access is checked whole), kind 0 load, 1 store, 2 atomic, the Triton
+// source line, and the buffer slot p derives from (-1: unknown, any buffer will do). Returns p,
+// or after a failed check a dummy (without fibers; a fiber never returns). The Metal prelude
+// defines it as the identity.
+template <class T>
+__attribute__((always_inline)) inline T* tm_chk(T* p, uint n, int kind, uint line, int slot) {
+#if TM_CPU_BOUNDS_CHECK
+  // After inlining, n, slot and hence the size class are constants.
+  const tm_rt::u64 a = reinterpret_cast<tm_rt::uptr>(p);
+  const tm_rt::u64 bytes = tm_rt::u64(n) * sizeof(T);
+  if (slot >= 0 && slot < 32 && bytes && (bytes & (bytes - 1)) == 0 &&
+      bytes <= (1u << (tm_rt::SIZE_CLASSES - 1))) {
+    const tm_rt::Window& w = tm_rt::tls_bounds.win[__builtin_ctzll(bytes)][slot];
+    if (__builtin_expect(a - w.first <= w.last, 1)) return p;
+  } else if (__builtin_expect(tm_rt::inside_slow(a, bytes, slot), 1)) {
+    return p;
+  }
+  return static_cast<T*>(tm_rt::check_failed(p, tm_rt::access_code(n, sizeof(T), kind, slot, line)));
+#else
+  (void)n, (void)kind, (void)line, (void)slot;
+  return p;
+#endif
 }

@@ -54,10 +54,18 @@ pub enum CpuError {
         got: usize,
     },
 
+    #[error("kernel `{kernel}`: buffer {slot}: {reason}")]
+    BadBuffer {
+        kernel: String,
+        slot: usize,
+        reason: String,
+    },
+
     #[error("kernel `{kernel}`: grid {grid:?} has a zero dimension")]
     EmptyGrid { kernel: String, grid: [u32; 3] },
 
-    /// The kernel itself misbehaved: a deadlock between barriers, simdgroup functions called
+    /// The kernel itself misbehaved: an access outside its buffers (bounds-checked kernels), a
+    /// failed `device_assert`, a deadlock between barriers, simdgroup functions called
     /// divergently, a stack overflow, or sync functions in a kernel whose ABI says it has none.
     #[error("kernel `{kernel}` failed on the CPU: {message}")]
     Kernel { kernel: String, message: String },

@@ -7,10 +7,19 @@ use std::sync::Mutex;
 
 use crate::arena::{self, SCRATCH_BYTES, STACK_BYTES};
 use crate::toolchain::lock;
-use crate::CpuError;
+use crate::{Buffer, CpuError};
 
 /// Version of [`LaunchDesc`]; the header's `TM_CPU_ABI_VERSION` must match.
-pub(crate) const LAUNCH_ABI_VERSION: u32 = 1;
+pub(crate) const LAUNCH_ABI_VERSION: u32 = 2;
+
+/// Mirrors `struct tm_cpu_range` in include/tm_cpu_runtime.h: the bytes a buffer slot's
+/// accesses may touch.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct RangeDesc {
+    start: u64,
+    len: u64,
+}
 
 /// Mirrors `struct tm_cpu_launch` in include/tm_cpu_runtime.h.
 #[repr(C)]
@@ -20,6 +29,9 @@ pub(crate) struct LaunchDesc {
     first_group: u64,
     group_count: u64,
     bufs: *const *mut u8,
+    /// One per buffer slot.
+    ranges: *const RangeDesc,
+    buffer_count: u64,
     args: *const u8,
     smem: *mut u8,
     smem_bytes: u64,
@@ -53,6 +65,7 @@ struct Shared<'a> {
     run: RunFn,
     grid: [u32; 3],
     buffers: &'a [*mut u8],
+    ranges: &'a [RangeDesc],
     args: *const u8,
     smem_bytes: u64,
     total: u64,
@@ -72,10 +85,18 @@ pub(crate) fn run(
     run: RunFn,
     grid: [u32; 3],
     total: u64,
-    buffers: &[*mut u8],
+    buffers: &[Buffer],
     args: &[u8],
     smem_bytes: u32,
 ) -> Result<Option<String>, CpuError> {
+    let ptrs: Vec<*mut u8> = buffers.iter().map(|b| b.ptr).collect();
+    let ranges: Vec<RangeDesc> = buffers
+        .iter()
+        .map(|b| RangeDesc {
+            start: b.start as u64,
+            len: (b.end - b.start) as u64,
+        })
+        .collect();
     // The argument struct is read in place by the kernel: give it 8-byte alignment.
     let mut words = vec![0u64; args.len().div_ceil(8).max(1)];
     // SAFETY: `words` holds at least `args.len()` bytes and does not overlap `args`.
@@ -90,7 +111,8 @@ pub(crate) fn run(
     let shared = Shared {
         run,
         grid,
-        buffers,
+        buffers: &ptrs,
+        ranges: &ranges,
         args: words.as_ptr().cast(),
         smem_bytes: u64::from(smem_bytes),
         total,
@@ -154,6 +176,8 @@ fn work(sh: &Shared) -> Result<(), CpuError> {
         first_group: 0,
         group_count: 0,
         bufs: sh.buffers.as_ptr(),
+        ranges: sh.ranges.as_ptr(),
+        buffer_count: sh.buffers.len() as u64,
         args: sh.args,
         smem: arena.smem(),
         smem_bytes: sh.smem_bytes,

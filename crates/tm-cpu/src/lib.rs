@@ -11,8 +11,13 @@
 //!   mapping Metal's address spaces onto OpenCL's, so pointers into the wrong address space are
 //!   refused as Metal refuses them.
 //!
+//! Every device-memory access of generated code goes through `tm_chk` (see tm-msl), which the
+//! executor checks against the byte range of the buffer it came from ([`Buffer`]): an access
+//! outside fails the launch with [`CpuError::Kernel`] and is not performed.
+//!
 //! Environment: `TRITON_METAL_CLANG` (compiler), `TRITON_METAL_CACHE_DIR` (cache root),
-//! `TRITON_METAL_CPU_THREADS` (worker threads per launch).
+//! `TRITON_METAL_CPU_THREADS` (worker threads per launch), `TRITON_METAL_BOUNDS_CHECK=0`
+//! (compile kernels without bounds checks; read once).
 
 mod arena;
 mod cache;
@@ -43,9 +48,75 @@ pub enum KernelOrigin {
     DiskCache,
 }
 
+/// `TRITON_METAL_BOUNDS_CHECK` (read once): bounds checks are on unless it is `0` (or
+/// `false`, `off`, `no`).
+pub fn bounds_check_default() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| {
+        std::env::var("TRITON_METAL_BOUNDS_CHECK").map_or(true, |v| {
+            !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        })
+    })
+}
+
+/// How [`compile_with`] builds a kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Check every device-memory access made through `tm_chk` against its buffer's range.
+    pub bounds_check: bool,
+}
+
+impl Default for CompileOptions {
+    /// Bounds checks as [`bounds_check_default`] says.
+    fn default() -> Self {
+        CompileOptions {
+            bounds_check: bounds_check_default(),
+        }
+    }
+}
+
+/// One buffer slot of a launch: the kernel's pointer and the bytes `[start, end)` (absolute
+/// addresses) it may touch through that argument. `ptr` need not lie inside the range (an
+/// empty array, or a view whose strides run backwards).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Buffer {
+    pub ptr: *mut u8,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Buffer {
+    pub fn new(ptr: *mut u8, start: usize, end: usize) -> Buffer {
+        Buffer { ptr, start, end }
+    }
+
+    /// A slice: the kernel may touch exactly its elements.
+    pub fn slice<T>(s: &mut [T]) -> Buffer {
+        let start = s.as_mut_ptr() as usize;
+        Buffer {
+            ptr: s.as_mut_ptr().cast(),
+            start,
+            end: start + std::mem::size_of_val(s),
+        }
+    }
+
+    /// A pointer whose accesses are not checked (every address passes).
+    pub fn unchecked(ptr: *mut u8) -> Buffer {
+        Buffer {
+            ptr,
+            start: 0,
+            end: usize::MAX,
+        }
+    }
+}
+
 /// A compiled kernel, ready to launch. `Send + Sync`; launches may run concurrently.
 pub struct CpuKernel {
     abi: KernelAbi,
+    bounds_check: bool,
     library_path: PathBuf,
     origin: KernelOrigin,
     run: RunFn,
@@ -83,24 +154,43 @@ impl CpuKernel {
         self.origin
     }
 
-    /// Runs `grid[0] * grid[1] * grid[2]` threadgroups. `buffers[i]` is the base address of
-    /// buffer slot `i`; `args` is the packed scalar struct ([`KernelAbi::pack_scalars`]).
-    /// Threadgroups are spread over worker threads (`std::thread::available_parallelism`, or
-    /// `$TRITON_METAL_CPU_THREADS`).
+    /// Whether accesses through `tm_chk` are checked ([`CompileOptions::bounds_check`]).
+    pub fn bounds_checked(&self) -> bool {
+        self.bounds_check
+    }
+
+    /// Runs `grid[0] * grid[1] * grid[2]` threadgroups. `buffers[i]` is buffer slot `i`: the
+    /// kernel's pointer and the bytes it may touch; `args` is the packed scalar struct
+    /// ([`KernelAbi::pack_scalars`]). Threadgroups are spread over worker threads
+    /// (`std::thread::available_parallelism`, or `$TRITON_METAL_CPU_THREADS`).
     ///
     /// The kernel reads and writes through `buffers` as the MSL says, from several threads at
-    /// once: the caller must pass pointers to memory that is valid for every access the kernel
-    /// makes and not used elsewhere during the launch, exactly as for a GPU buffer.
+    /// once. In a bounds-checked kernel every access made through `tm_chk` (all of generated
+    /// code's) must fall inside its buffer's range, else the launch fails with
+    /// [`CpuError::Kernel`] and the access is not made; other accesses (hand-written MSL) are
+    /// not checked.
     ///
     /// # Safety
-    /// Every pointer in `buffers` must be valid for all reads and writes the kernel performs.
-    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[*mut u8], args: &[u8]) -> Result<(), CpuError> {
+    /// The memory of every buffer's range must be valid for reads and writes and not used
+    /// elsewhere during the launch, exactly as for a GPU buffer; accesses that are not checked
+    /// (unchecked kernels, [`Buffer::unchecked`], hand-written MSL) must be valid too.
+    pub unsafe fn launch(&self, grid: [u32; 3], buffers: &[Buffer], args: &[u8]) -> Result<(), CpuError> {
         let kernel = || self.abi.kernel_name.clone();
         if buffers.len() != self.abi.buffers.len() {
             return Err(CpuError::BufferCount {
                 kernel: kernel(),
                 expected: self.abi.buffers.len(),
                 got: buffers.len(),
+            });
+        }
+        if let Some(i) = buffers.iter().position(|b| b.start > b.end) {
+            return Err(CpuError::BadBuffer {
+                kernel: kernel(),
+                slot: i,
+                reason: format!(
+                    "its range [{:#x}, {:#x}) ends before it starts",
+                    buffers[i].start, buffers[i].end
+                ),
             });
         }
         if args.len() != self.abi.args_size as usize {
@@ -156,10 +246,20 @@ fn loaded() -> &'static Mutex<HashMap<[u8; 32], Arc<Slot>>> {
 
 /// Compiles `msl` (a kernel following `abi`) for the CPU, or returns it from the in-process map
 /// or the disk cache. Compiler diagnostics are in the error when the MSL does not compile.
+/// Bounds checks as `TRITON_METAL_BOUNDS_CHECK` says ([`CompileOptions::default`]).
 pub fn compile(msl: &str, abi: &KernelAbi) -> Result<Arc<CpuKernel>, CpuError> {
+    compile_with(msl, abi, &CompileOptions::default())
+}
+
+/// [`compile`] with explicit options.
+pub fn compile_with(
+    msl: &str,
+    abi: &KernelAbi,
+    options: &CompileOptions,
+) -> Result<Arc<CpuKernel>, CpuError> {
     source::validate(abi)?;
     let compiler = toolchain::compiler()?;
-    let unit = source::translation_unit(msl, abi);
+    let unit = source::translation_unit(msl, abi, options.bounds_check);
     let flags = toolchain::exec_flags_text();
     let disk_key = cache::digest([
         cache::headers_digest().as_slice(),
@@ -179,7 +279,7 @@ pub fn compile(msl: &str, abi: &KernelAbi) -> Result<Arc<CpuKernel>, CpuError> {
     if let Some(k) = slot.kernel.get() {
         return Ok(k.clone());
     }
-    let kernel = build(&compiler, &unit, abi, &cache::hex(&disk_key))?;
+    let kernel = build(&compiler, &unit, abi, &cache::hex(&disk_key), options)?;
     Ok(slot.kernel.get_or_init(|| kernel).clone())
 }
 
@@ -188,12 +288,13 @@ fn build(
     unit: &str,
     abi: &KernelAbi,
     name: &str,
+    options: &CompileOptions,
 ) -> Result<Arc<CpuKernel>, CpuError> {
     let dir = cache::cache_dir()?;
     let library = dir.join(format!("{name}.so"));
     if library.exists() {
         // A library that fails to load (say, written by another machine) is rebuilt.
-        if let Ok(k) = load(&library, abi, KernelOrigin::DiskCache) {
+        if let Ok(k) = load(&library, abi, KernelOrigin::DiskCache, options) {
             return Ok(k);
         }
     }
@@ -219,10 +320,15 @@ fn build(
         let _ = std::fs::remove_file(&tmp);
         CpuError::io("cannot write", &library, e)
     })?;
-    load(&library, abi, KernelOrigin::Compiled)
+    load(&library, abi, KernelOrigin::Compiled, options)
 }
 
-fn load(path: &Path, abi: &KernelAbi, origin: KernelOrigin) -> Result<Arc<CpuKernel>, CpuError> {
+fn load(
+    path: &Path,
+    abi: &KernelAbi,
+    origin: KernelOrigin,
+    options: &CompileOptions,
+) -> Result<Arc<CpuKernel>, CpuError> {
     let fail = |reason: String| CpuError::Load {
         path: path.to_path_buf(),
         reason,
@@ -256,6 +362,7 @@ fn load(path: &Path, abi: &KernelAbi, origin: KernelOrigin) -> Result<Arc<CpuKer
     }
     Ok(Arc::new(CpuKernel {
         abi: abi.clone(),
+        bounds_check: options.bounds_check,
         library_path: path.to_path_buf(),
         origin,
         run,

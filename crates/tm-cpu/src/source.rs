@@ -79,10 +79,11 @@ pub(crate) fn validate(abi: &KernelAbi) -> Result<(), CpuError> {
     Ok(())
 }
 
-/// The full source: MSL (attributes rewritten, `#line` so diagnostics point into the kernel)
-/// and the wrapper. `validate` must have accepted `abi`.
-pub(crate) fn translation_unit(msl: &str, abi: &KernelAbi) -> String {
+/// The full source: whether `tm_chk` checks bounds, the MSL (attributes rewritten, `#line` so
+/// diagnostics point into the kernel) and the wrapper. `validate` must have accepted `abi`.
+pub(crate) fn translation_unit(msl: &str, abi: &KernelAbi, bounds_check: bool) -> String {
     let mut s = String::with_capacity(msl.len() + 2048);
+    let _ = writeln!(s, "#define TM_CPU_BOUNDS_CHECK {}", u8::from(bounds_check));
     s.push_str("#line 1 \"kernel.metal\"\n");
     s.push_str(&rewrite_attributes(msl));
     s.push_str("\n#line 1 \"tm_cpu_wrapper.cpp\"\n");
@@ -124,17 +125,53 @@ fn wrapper(abi: &KernelAbi) -> String {
             n = abi.args_size
         );
     }
+    // Argument names, for the messages of failed bounds checks.
+    let names: Vec<String> = abi.buffers.iter().map(|b| c_string(&b.name)).collect();
     let _ = writeln!(
         w,
-        "TM_CPU_EXPORT int tm_cpu_run(const tm_cpu_launch* l) {{\n  return tm_rt::run_launch(l, {}u, {}, &tm_cpu_invoke);\n}}",
-        abi.threads_per_threadgroup, abi.uses_sync
+        "static const char* const tm_cpu_buffer_names[] = {{{}}};",
+        if names.is_empty() { "nullptr".to_string() } else { names.join(", ") }
+    );
+    let _ = writeln!(
+        w,
+        "TM_CPU_EXPORT int tm_cpu_run(const tm_cpu_launch* l) {{\n  return tm_rt::run_launch(l, {}u, {}, &tm_cpu_invoke, {}u, tm_cpu_buffer_names);\n}}",
+        abi.threads_per_threadgroup,
+        abi.uses_sync,
+        abi.buffers.len()
     );
     w
+}
+
+/// A C string literal for `s` (printable ASCII kept, everything else escaped).
+fn c_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' | b'\\' => {
+                out.push('\\');
+                out.push(b as char);
+            }
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                // Octal escapes end after three digits, unlike hex ones.
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn c_strings_escape_quotes_and_non_ascii() {
+        assert_eq!(c_string("out_ptr"), "\"out_ptr\"");
+        assert_eq!(c_string("a\"b\\c"), "\"a\\\"b\\\\c\"");
+        assert_eq!(c_string("é"), "\"\\303\\251\"");
+    }
 
     #[test]
     fn rewrites_only_the_threadgroup_attribute() {

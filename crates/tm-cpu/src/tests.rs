@@ -55,7 +55,7 @@ kernel void cache_probe(
 
     let mut out = vec![0i32; 64];
     unsafe { cached
-        .launch([2, 1, 1], &[out.as_mut_ptr().cast()], &[]) }
+        .launch([2, 1, 1], &[Buffer::slice(&mut out)], &[]) }
         .unwrap();
     let expected: Vec<i32> = (0..64).map(|i| (i / 32) * 1000 + i % 32).collect();
     assert_eq!(out, expected);

@@ -217,6 +217,9 @@ impl CompiledKernel {
     /// arguments) and `scalars` are in signature order. Arguments are checked against the ABI
     /// before anything runs; a grid with a zero dimension runs nothing. In a dry run
     /// ([`dry_run_enabled`]) it returns once they are packed and the runtime library is built.
+    /// On the CPU executor every access of the kernel is checked against its argument's extent
+    /// (unless `TRITON_METAL_BOUNDS_CHECK=0`): one outside fails the launch with
+    /// [`LaunchError::Runtime`] and is not made.
     ///
     /// # Safety
     /// The memory of every buffer must be valid for all reads and writes the kernel performs

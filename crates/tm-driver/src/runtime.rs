@@ -54,10 +54,11 @@ pub(crate) unsafe fn launch(kernel: &Loaded, launch: &CheckedLaunch<'_>) -> Resu
 #[cfg(not(target_vendor = "apple"))]
 pub(crate) unsafe fn launch(kernel: &Loaded, launch: &CheckedLaunch<'_>) -> Result<(), LaunchError> {
     use tm_abi::BufferArg;
-    let mut ptrs = Vec::with_capacity(launch.buffers.len());
+    let mut bufs = Vec::with_capacity(launch.buffers.len());
     for (b, p) in launch.buffers.iter().zip(&kernel.abi().buffers) {
         match b {
-            BufferArg::Host(h) => ptrs.push(h.addr as *mut u8),
+            // The array's extent bounds the kernel's accesses through this argument.
+            BufferArg::Host(h) => bufs.push(tm_cpu::Buffer::new(h.addr as *mut u8, h.start, h.end())),
             BufferArg::Metal { .. } => {
                 return Err(LaunchError::BadArguments(format!(
                     "argument '{}' is a Metal buffer, which only the Metal runtime (macOS) can use",
@@ -67,7 +68,7 @@ pub(crate) unsafe fn launch(kernel: &Loaded, launch: &CheckedLaunch<'_>) -> Resu
         }
     }
     // SAFETY: the caller guarantees the host memory; the executor only uses the pointers.
-    unsafe { kernel.launch(launch.grid, &ptrs, &launch.args) }.map_err(|e| LaunchError::Runtime(e.to_string()))
+    unsafe { kernel.launch(launch.grid, &bufs, &launch.args) }.map_err(|e| LaunchError::Runtime(e.to_string()))
 }
 
 /// The device kernels run on: the GPU on a Mac, the CPU executor elsewhere.

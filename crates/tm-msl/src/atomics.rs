@@ -1,4 +1,5 @@
 //! Atomics. Block atomics run once per element, by the element's first owner;
+//! the pointer goes through `tm_chk` (see `memory.rs`) where the atomic runs.
 //! a single-address atomic runs on thread 0 and its old value reaches the other
 //! threads through threadgroup memory. Metal device atomics are relaxed;
 //! float max/min and every compare-and-swap are loops over
@@ -6,6 +7,7 @@
 
 use crate::dialect::literal;
 use crate::emit::{tname, unsupported, Emitter, Repr, R};
+use crate::memory::Access;
 use tm_ir::{Const, Elem, Op, OpKind};
 
 impl Emitter<'_> {
@@ -31,7 +33,8 @@ impl Emitter<'_> {
         self.uses_sync |= used;
         if !self.f.ty(ptr_v).is_block() || !matches!(self.repr(ptr_v), Repr::Array { .. }) {
             // One address: thread 0 performs it once for the program.
-            let args: Vec<String> = op.operands[..n_vals].iter().map(|&v| self.elem(v, "0")).collect();
+            let mut args: Vec<String> = op.operands[..n_vals].iter().map(|&v| self.elem(v, "0")).collect();
+            args[0] = self.checked(&args[0], 1, Access::Atomic, ptr_v, loc);
             let mut cond = "tm_tid == 0u".to_string();
             if has_mask {
                 match self.repr(op.operands[2]) {
@@ -64,7 +67,8 @@ impl Emitter<'_> {
             ins.push(self.get(v, l)?);
         }
         let regs = self.layouts[l].regs();
-        let args: Vec<String> = ins[..n_vals].iter().map(|r| Self::at(r, "r")).collect();
+        let mut args: Vec<String> = ins[..n_vals].iter().map(|r| Self::at(r, "r")).collect();
+        args[0] = self.checked(&args[0], 1, Access::Atomic, ptr_v, loc);
         let mut cond = format!("L{l}_own");
         if has_mask {
             cond = format!("{cond} && {}", Self::at(&ins[2], "r"));

@@ -232,8 +232,14 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
 
 /// Helpers every kernel may use: integer division and remainder that neither
 /// trap nor invoke undefined behaviour (x/0 and INT_MIN/-1 give 0 on the CPU
-/// executor and on Metal alike).
+/// executor and on Metal alike), and `tm_chk`, through which every device
+/// memory access goes (see `memory.rs`).
 const PRELUDE: &str = "\
+#if defined(__METAL_VERSION__)
+// Every device-memory access is *(tm_chk(p, elements, kind, line, buffer)): the identity
+// here; the CPU executor checks that the access lies inside the buffer's array.
+template <typename T> inline device T* tm_chk(device T* p, uint, int, uint, int) { return p; }
+#endif
 template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) ? T(0) : (b == T(-1) ? T(U(0) - U(a)) : T(a / b)); }
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }

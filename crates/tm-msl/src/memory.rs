@@ -2,12 +2,169 @@
 //! vectorised (`float4` and the like) when the axis analysis proves that a
 //! thread's contiguous elements are contiguous and aligned in memory and that
 //! the mask is uniform over them.
+//!
+//! Every dereference of a device pointer (here and in `atomics.rs`) goes through
+//! `tm_chk(p, elements, kind, line, buffer)`, evaluated exactly where the access
+//! is: the identity on Metal (prelude), a bounds check against the buffer the
+//! pointer derives from on the CPU executor (tm-cpu's header).
+
+use std::collections::HashMap;
 
 use crate::dialect::literal;
 use crate::emit::{tname, unsupported, Emitter, Repr, R};
-use tm_ir::{Const, DType, Elem, Op, ValueId};
+use tm_ir::{Const, DType, Elem, Func, Loc, Op, OpId, OpKind, ValueDef, ValueId};
+
+/// What a checked access does (`tm_chk`'s `kind`, as tm-cpu's header numbers them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    Load = 0,
+    Store = 1,
+    Atomic = 2,
+}
+
+/// Which kernel argument a pointer value derives from, as a lattice: `Any` (nothing known
+/// yet: the optimistic start of a loop's fixpoint), one buffer slot, or `Unknown`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Any,
+    Slot(usize),
+    Unknown,
+}
+
+impl Source {
+    fn meet(self, other: Source) -> Source {
+        match (self, other) {
+            (Source::Any, x) | (x, Source::Any) => x,
+            (Source::Slot(a), Source::Slot(b)) if a == b => Source::Slot(a),
+            _ => Source::Unknown,
+        }
+    }
+}
+
+/// How a value's source follows from other values.
+enum Flow {
+    Is(Source),
+    /// The meet of these values' sources.
+    From(Vec<ValueId>),
+}
+
+/// The operands of the `Yield` ending `region` (empty if it has none).
+fn yielded<'a>(f: &'a Func, op: &'a Op, region: usize) -> &'a [ValueId] {
+    op.regions
+        .get(region)
+        .and_then(|r| r.ops.last())
+        .map(|&id| f.op(id))
+        .filter(|y| matches!(y.kind, OpKind::Yield))
+        .map_or(&[], |y| y.operands.as_slice())
+}
+
+/// The op whose region declares region argument `v`: (op, region, argument index).
+fn region_arg_owner(f: &Func, v: ValueId) -> Option<(OpId, usize, usize)> {
+    let mut found = None;
+    f.walk(|id| {
+        if found.is_none() {
+            for (ri, r) in f.op(id).regions.iter().enumerate() {
+                if let Some(ai) = r.args.iter().position(|&a| a == v) {
+                    found = Some((id, ri, ai));
+                }
+            }
+        }
+    });
+    found
+}
+
+fn flow(f: &Func, v: ValueId) -> Flow {
+    let pick = |vs: &[Option<&ValueId>]| Flow::From(vs.iter().filter_map(|x| x.copied()).collect());
+    match f.value(v).def {
+        ValueDef::Arg(n) => {
+            let n = n as usize;
+            if !matches!(f.args.get(n).map(|a| f.ty(a.value).elem), Some(Elem::Ptr(_))) {
+                return Flow::Is(Source::Unknown);
+            }
+            // Pointer arguments take buffer slots in order (tm_abi).
+            let slot = f.args[..n].iter().filter(|a| matches!(f.ty(a.value).elem, Elem::Ptr(_))).count();
+            Flow::Is(Source::Slot(slot))
+        }
+        ValueDef::Result(id, i) => {
+            let op = f.op(id);
+            let i = i as usize;
+            match &op.kind {
+                OpKind::AddPtr
+                | OpKind::Splat
+                | OpKind::Broadcast
+                | OpKind::ExpandDims(_)
+                | OpKind::Hint { .. }
+                | OpKind::Reshape
+                | OpKind::Trans(_)
+                | OpKind::Cast(_)
+                | OpKind::Split => pick(&[op.operands.first()]),
+                OpKind::Select => pick(&[op.operands.get(1), op.operands.get(2)]),
+                OpKind::Join | OpKind::Cat => pick(&[op.operands.first(), op.operands.get(1)]),
+                OpKind::For => pick(&[op.operands.get(3 + i), yielded(f, op, 0).get(i)]),
+                OpKind::While => pick(&[op.operands.get(i), yielded(f, op, 1).get(i)]),
+                OpKind::If => pick(&[yielded(f, op, 0).get(i), yielded(f, op, 1).get(i)]),
+                _ => Flow::Is(Source::Unknown),
+            }
+        }
+        ValueDef::RegionArg => match region_arg_owner(f, v) {
+            Some((id, 0, a)) if matches!(f.op(id).kind, OpKind::For) && a > 0 => {
+                let op = f.op(id);
+                pick(&[op.operands.get(3 + a - 1), yielded(f, op, 0).get(a - 1)])
+            }
+            Some((id, _, a)) if matches!(f.op(id).kind, OpKind::While) => {
+                let op = f.op(id);
+                pick(&[op.operands.get(a), yielded(f, op, 1).get(a)])
+            }
+            _ => Flow::Is(Source::Unknown),
+        },
+    }
+}
+
+/// The buffer slot pointer value `ptr` derives from (through pointer arithmetic, shape
+/// ops, selects and loop-carried values), or None when it may come from several.
+fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
+    // The values `ptr`'s source depends on, then a fixpoint over them (loops make cycles).
+    let mut flows: HashMap<ValueId, Flow> = HashMap::new();
+    let mut stack = vec![ptr];
+    while let Some(v) = stack.pop() {
+        if flows.contains_key(&v) {
+            continue;
+        }
+        let fl = flow(f, v);
+        if let Flow::From(vs) = &fl {
+            stack.extend(vs.iter().copied());
+        }
+        flows.insert(v, fl);
+    }
+    let mut state: HashMap<ValueId, Source> = flows.keys().map(|&v| (v, Source::Any)).collect();
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for (v, fl) in &flows {
+            let new = match fl {
+                Flow::Is(s) => *s,
+                Flow::From(vs) => vs.iter().fold(Source::Any, |acc, u| acc.meet(state[u])),
+            };
+            if state[v] != new {
+                state.insert(*v, new);
+                changed = true;
+            }
+        }
+    }
+    match state[&ptr] {
+        Source::Slot(s) => Some(s),
+        _ => None,
+    }
+}
 
 impl Emitter<'_> {
+    /// `p` (pointing at `n` elements of pointer value `ptr`) checked for an access of `kind`
+    /// by the op at `loc`: `tm_chk(p, n, kind, line, slot)`, slot -1 when unknown.
+    pub(crate) fn checked(&self, p: &str, n: u32, kind: Access, ptr: ValueId, loc: Loc) -> String {
+        let slot = buffer_slot(self.f, ptr).map_or(-1, |s| s as i64);
+        format!("tm_chk({p}, {n}u, {}, {}u, {slot})", kind as u8, loc.line)
+    }
+
     /// Elements per vector access through `ptr` in layout `l` (1 = scalar).
     fn vector_width(&self, ptr: ValueId, ptr_repr: &Repr, mask: Option<(ValueId, &Repr)>, l: usize, elem: DType) -> u32 {
         if !matches!(ptr_repr, Repr::Array { .. }) || matches!(elem, DType::I1 | DType::BF16) {
@@ -50,7 +207,7 @@ impl Emitter<'_> {
         let uniform = |r: &Repr| !matches!(r, Repr::Array { .. });
         if uniform(&ptr) && mask.as_ref().is_none_or(uniform) {
             // Every thread reads the same address.
-            let p = Self::at(&ptr, "0");
+            let p = self.checked(&Self::at(&ptr, "0"), 1, Access::Load, op.operands[0], op.loc);
             let expr = match &mask {
                 Some(m) => format!("({} ? *({p}) : {})", Self::at(m, "0"), other_at("0")),
                 None => format!("*({p})"),
@@ -64,7 +221,7 @@ impl Emitter<'_> {
         let regs = self.declare_array(name, &ty, l, op.loc)?;
         let p = Self::at(&ptr, "r");
         if w == 1 {
-            let load = format!("*({p})");
+            let load = format!("*({})", self.checked(&p, 1, Access::Load, op.operands[0], op.loc));
             let expr = match &mask {
                 Some(m) => format!("{} ? {load} : {}", Self::at(m, "r"), other_at("r")),
                 None => load,
@@ -78,6 +235,7 @@ impl Emitter<'_> {
             Some(m) => self.line(format!("    if ({}) {{", Self::at(m, "r"))),
             None => self.line("    {"),
         }
+        let p = self.checked(&p, w, Access::Load, op.operands[0], op.loc);
         self.line(format!("        const {vt} t = *((device const {vt}*)({p}));"));
         for i in 0..w {
             self.line(format!("        {name}[r + {i}u] = t[{i}];"));
@@ -100,7 +258,7 @@ impl Emitter<'_> {
         let t = tname(d, op.loc)?;
         if !self.f.ty(ptr_v).is_block() || !matches!(self.repr(ptr_v), Repr::Array { .. }) {
             // One address for the whole program: one thread writes, as Triton stores a scalar once.
-            let p = self.elem(ptr_v, "0");
+            let p = self.checked(&self.elem(ptr_v, "0"), 1, Access::Store, ptr_v, op.loc);
             let mut cond = "tm_tid == 0".to_string();
             if has_mask {
                 match self.repr(op.operands[2]) {
@@ -135,7 +293,7 @@ impl Emitter<'_> {
             Some(m) => format!("L{l}_own && {}", Self::at(m, "r")),
             None => format!("L{l}_own"),
         };
-        let p = Self::at(&ptr, "r");
+        let p = self.checked(&Self::at(&ptr, "r"), w, Access::Store, ptr_v, op.loc);
         if w == 1 {
             let v = Self::at(&val, "r");
             self.line(format!("for (uint r = 0; r < {regs}u; ++r) if ({cond}) *({p}) = {v};"));

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use tm_abi::{BufferParam, KernelAbi, ParamSlot, ScalarValue};
-use tm_cpu::CpuKernel;
+use tm_cpu::{Buffer, CpuKernel};
 use tm_ir::DType;
 
 /// The trailing builtin parameters of every kernel (see the tm_abi signature).
@@ -71,8 +71,9 @@ pub fn pack(abi: &KernelAbi, values: &[ScalarValue]) -> Vec<u8> {
     out
 }
 
-pub fn ptr<T>(v: &mut [T]) -> *mut u8 {
-    v.as_mut_ptr().cast()
+/// Buffer slot over `v`: the kernel may touch exactly its elements.
+pub fn ptr<T>(v: &mut [T]) -> Buffer {
+    Buffer::slice(v)
 }
 
 pub fn f16_to_f32(h: u16) -> f32 {

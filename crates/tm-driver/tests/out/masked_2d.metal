@@ -2,6 +2,11 @@
 #include <metal_stdlib>
 using namespace metal;
 
+#if defined(__METAL_VERSION__)
+// Every device-memory access is *(tm_chk(p, elements, kind, line, buffer)): the identity
+// here; the CPU executor checks that the access lies inside the buffer's array.
+template <typename T> inline device T* tm_chk(device T* p, uint, int, uint, int) { return p; }
+#endif
 template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) ? T(0) : (b == T(-1) ? T(U(0) - U(a)) : T(a / b)); }
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
@@ -103,7 +108,7 @@ kernel void scale_rows(
     device half* v29[16];
     for (uint r = 0; r < 16u; ++r) v29[r] = (v27[r] + v28[r]);
     half v32[16];
-    for (uint r = 0; r < 16u; ++r) v32[r] = v20[r] ? *(v29[r]) : (half)(0e0f);
+    for (uint r = 0; r < 16u; ++r) v32[r] = v20[r] ? *(tm_chk(v29[r], 1u, 0, 8u, 0)) : (half)(0e0f);
     float v54[16];
     for (uint r = 0; r < 16u; ++r) v54[r] = 0e0f;
     for (int v46 = 0; v46 < 3; v46 += 1) {
@@ -133,5 +138,5 @@ kernel void scale_rows(
     for (uint r = 0; r < 16u; ++r) v67[r] = v65[((r / 4u) % 4u) * 1u];
     device float* v69[16];
     for (uint r = 0; r < 16u; ++r) v69[r] = (v67[r] + v28[r]);
-    for (uint r = 0; r < 16u; ++r) if (L0_own && v20[r]) *(v69[r]) = v60[r];
+    for (uint r = 0; r < 16u; ++r) if (L0_own && v20[r]) *(tm_chk(v69[r], 1u, 1, 14u, 1)) = v60[r];
 }

@@ -2,6 +2,11 @@
 #include <metal_stdlib>
 using namespace metal;
 
+#if defined(__METAL_VERSION__)
+// Every device-memory access is *(tm_chk(p, elements, kind, line, buffer)): the identity
+// here; the CPU executor checks that the access lies inside the buffer's array.
+template <typename T> inline device T* tm_chk(device T* p, uint, int, uint, int) { return p; }
+#endif
 template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) ? T(0) : (b == T(-1) ? T(U(0) - U(a)) : T(a / b)); }
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
@@ -73,7 +78,7 @@ kernel void add_kernel(
     float v14[8];
     for (uint r = 0; r < 8u; r += 4u) {
         if (v11[r]) {
-            const float4 t = *((device const float4*)(v13[r]));
+            const float4 t = *((device const float4*)(tm_chk(v13[r], 4u, 0, 8u, 0)));
             v14[r + 0u] = t[0];
             v14[r + 1u] = t[1];
             v14[r + 2u] = t[2];
@@ -90,7 +95,7 @@ kernel void add_kernel(
     float v17[8];
     for (uint r = 0; r < 8u; r += 4u) {
         if (v11[r]) {
-            const float4 t = *((device const float4*)(v16[r]));
+            const float4 t = *((device const float4*)(tm_chk(v16[r], 4u, 0, 9u, 1)));
             v17[r + 0u] = t[0];
             v17[r + 1u] = t[1];
             v17[r + 2u] = t[2];
@@ -112,6 +117,6 @@ kernel void add_kernel(
         t[1] = v20[(r + 1u)];
         t[2] = v20[(r + 2u)];
         t[3] = v20[(r + 3u)];
-        *((device float4*)(v19[r])) = t;
+        *((device float4*)(tm_chk(v19[r], 4u, 1, 10u, 2))) = t;
     }
 }
