@@ -96,7 +96,17 @@ impl Emitter<'_> {
 pub(crate) const ATOMIC_PRELUDE: &str = "\
 inline int tm_atomic_add(device int* p, int v) { return atomic_fetch_add_explicit((device atomic_int*)p, v, memory_order_relaxed); }
 inline uint tm_atomic_add(device uint* p, uint v) { return atomic_fetch_add_explicit((device atomic_uint*)p, v, memory_order_relaxed); }
+#if !defined(__METAL_VERSION__) || __METAL_VERSION__ >= 300
 inline float tm_atomic_add(device float* p, float v) { return atomic_fetch_add_explicit((device atomic_float*)p, v, memory_order_relaxed); }
+#else
+// atomic_float arrived in MSL 3.0: before it, add through compare-and-swap on the bits.
+inline float tm_atomic_add(device float* p, float v) {
+    device atomic_uint* a = (device atomic_uint*)p;
+    uint old = atomic_load_explicit(a, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(a, &old, as_type<uint>(as_type<float>(old) + v), memory_order_relaxed, memory_order_relaxed)) {}
+    return as_type<float>(old);
+}
+#endif
 inline int tm_atomic_max(device int* p, int v) { return atomic_fetch_max_explicit((device atomic_int*)p, v, memory_order_relaxed); }
 inline uint tm_atomic_max(device uint* p, uint v) { return atomic_fetch_max_explicit((device atomic_uint*)p, v, memory_order_relaxed); }
 inline int tm_atomic_min(device int* p, int v) { return atomic_fetch_min_explicit((device atomic_int*)p, v, memory_order_relaxed); }
