@@ -208,27 +208,10 @@ impl Lowerer<'_> {
             s.bind_loop_args(iv_name, iv_ty, c);
         })?;
         // The real lowering.
-        let mut inits = vec![];
-        for (n, t) in &carried {
-            let v = before.get(n).cloned().expect("carried names exist before the loop");
-            let o = self.operand(&v, f.range)?;
-            let d = t.dtype().unwrap_or(DType::I32);
-            let x = if t.elem.is_ptr() { self.tensor(&v, f.range)? } else { self.materialize(&o, d, f.range)? };
-            inits.push(self.broadcast_to(x, &t.shape, f.range)?);
-        }
+        let inits = self.carried_inits(&before, &carried, f.range)?;
         let (iv, args) = self.bind_loop_args(iv_name, iv_ty, &carried);
         let (mut ops, after) = self.lower_region(&f.body, f.range)?;
-        let mut yields = vec![];
-        for ((n, t), &arg) in carried.iter().zip(&args) {
-            let v = match after.get(n) {
-                Some(Val::Tensor(v)) => *v,
-                _ => arg,
-            };
-            if self.f.ty(v) != t {
-                return Err(self.err(f.range, format!("loop-carried variable '{n}' changes type inside the loop")));
-            }
-            yields.push(v);
-        }
+        let yields = self.carried_yields(&carried, &args, &after, f.range)?;
         let y = self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc);
         ops.push(y);
         let mut region_args = vec![iv];
@@ -253,14 +236,40 @@ impl Lowerer<'_> {
     fn bind_loop_args(&mut self, iv_name: &str, iv_ty: DType, carried: &[(String, Type)]) -> (ValueId, Vec<ValueId>) {
         let iv = self.f.new_value(Type::scalar(iv_ty), ValueDef::RegionArg);
         self.locals().insert(iv_name.to_string(), Val::Tensor(iv));
-        let mut args = vec![];
+        (iv, self.bind_carried(carried))
+    }
+
+    /// The values carried names start a loop with, converted to their carried types.
+    fn carried_inits(&mut self, before: &HashMap<String, Val>, carried: &[(String, Type)], range: TextRange) -> R<Vec<ValueId>> {
+        let mut inits = vec![];
         for (n, t) in carried {
-            let a = self.f.new_value(t.clone(), ValueDef::RegionArg);
-            self.locals().insert(n.clone(), Val::Tensor(a));
-            args.push(a);
+            let v = before.get(n).cloned().expect("carried names exist before the loop");
+            let x = if t.elem.is_ptr() {
+                self.tensor(&v, range)?
+            } else {
+                let o = self.operand(&v, range)?;
+                self.materialize(&o, t.dtype().unwrap_or(DType::I32), range)?
+            };
+            inits.push(self.broadcast_to(x, &t.shape, range)?);
         }
-        self.rebind_block_ptrs();
-        (iv, args)
+        Ok(inits)
+    }
+
+    /// The values a loop body yields for its carried names (unchanged names
+    /// yield their region argument); a change of type is an error.
+    fn carried_yields(&self, carried: &[(String, Type)], args: &[ValueId], after: &HashMap<String, Val>, range: TextRange) -> R<Vec<ValueId>> {
+        let mut yields = vec![];
+        for ((n, t), &arg) in carried.iter().zip(args) {
+            let v = match after.get(n) {
+                Some(Val::Tensor(v)) => *v,
+                _ => arg,
+            };
+            if self.f.ty(v) != t {
+                return Err(self.err(range, format!("loop-carried variable '{n}' changes type inside the loop")));
+            }
+            yields.push(v);
+        }
+        Ok(yields)
     }
 
     fn unrolled_for(&mut self, f: &ast::StmtFor, name: &str, start: &(Val, TextRange), end: &(Val, TextRange), step: &(Val, TextRange)) -> R<Flow> {
@@ -312,17 +321,7 @@ impl Lowerer<'_> {
         self.discover_carried_types(&w.body, w.range, &before, &mut carried, &mut |s, c| {
             s.bind_carried(c);
         })?;
-        let mut inits = vec![];
-        for (n, t) in &carried {
-            let v = before.get(n).cloned().expect("carried names exist before the loop");
-            let x = if t.elem.is_ptr() {
-                self.tensor(&v, w.range)?
-            } else {
-                let o = self.operand(&v, w.range)?;
-                self.materialize(&o, t.dtype().unwrap_or(DType::I32), w.range)?
-            };
-            inits.push(self.broadcast_to(x, &t.shape, w.range)?);
-        }
+        let inits = self.carried_inits(&before, &carried, w.range)?;
         // The condition region.
         let cond_args = self.bind_carried(&carried);
         self.blocks.push(vec![]);
@@ -341,17 +340,7 @@ impl Lowerer<'_> {
         // The body region.
         let body_args = self.bind_carried(&carried);
         let (mut body_ops, after) = self.lower_region(&w.body, w.range)?;
-        let mut yields = vec![];
-        for ((n, t), &arg) in carried.iter().zip(&body_args) {
-            let v = match after.get(n) {
-                Some(Val::Tensor(v)) => *v,
-                _ => arg,
-            };
-            if self.f.ty(v) != t {
-                return Err(self.err(w.range, format!("loop-carried variable '{n}' changes type inside the loop")));
-            }
-            yields.push(v);
-        }
+        let yields = self.carried_yields(&carried, &body_args, &after, w.range)?;
         body_ops.push(self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc));
         let types: Vec<Type> = carried.iter().map(|(_, t)| t.clone()).collect();
         let op = self.emit(
