@@ -204,6 +204,7 @@ mod tests {
             .map(|i| BufferParam {
                 name: format!("p{i}"),
                 dtype: DType::F32,
+                written: true,
             })
             .collect();
         let sc = scalars.iter().enumerate().map(|(i, d)| (format!("s{i}"), *d)).collect();
@@ -281,6 +282,7 @@ mod tests {
                 .map(|i| BufferParam {
                     name: format!("p{i}"),
                     dtype: DType::F32,
+                    written: true,
                 })
                 .collect()
         };

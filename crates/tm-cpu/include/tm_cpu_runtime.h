@@ -225,6 +225,9 @@ struct Bounds {
 static thread_local Group* tls_group;
 static thread_local Sink* tls_sink;
 static thread_local Bounds tls_bounds;
+// This threadgroup's memory, for entries that declare theirs (TM_THREADGROUP_STORAGE).
+static thread_local unsigned char* tls_smem;
+static thread_local u64 tls_smem_bytes;
 // Where accesses go once a thread without fibers has failed a check (vectors are <= 16 bytes).
 alignas(64) static thread_local unsigned char tls_dummy[64];
 
@@ -432,6 +435,8 @@ static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke in
       g->invoke = invoke;
     }
   }
+  tls_smem = L->smem;
+  tls_smem_bytes = L->smem_bytes;
   ThreadCtx ctx = {L->bufs, L->args, L->smem, metal::uint3(0),
                    metal::uint3(L->grid[0], L->grid[1], L->grid[2])};
   const u64 gx = L->grid[0], gxy = gx * L->grid[1];
@@ -733,4 +738,13 @@ __attribute__((always_inline)) inline T* tm_chk(T* p, uint n, int kind, uint lin
   (void)n, (void)kind, (void)line, (void)slot;
   return p;
 #endif
+}
+
+// Threadgroup memory an entry point declares itself (`TM_THREADGROUP_STORAGE`, used by the
+// framework entries of tm_msl::variants): the memory the executor gives each threadgroup,
+// which all fibers of the group share, as Metal's `threadgroup` variables are shared.
+inline unsigned char* tm_threadgroup_storage(unsigned long long bytes) {
+  if (bytes > tm_rt::tls_smem_bytes)
+    tm_detail::fail("the kernel declares more threadgroup memory than the launch provides");
+  return tm_rt::tls_smem;
 }

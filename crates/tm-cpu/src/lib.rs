@@ -258,8 +258,57 @@ pub fn compile_with(
     options: &CompileOptions,
 ) -> Result<Arc<CpuKernel>, CpuError> {
     source::validate(abi)?;
-    let compiler = toolchain::compiler()?;
     let unit = source::translation_unit(msl, abi, options.bounds_check);
+    compile_unit(unit, abi, options)
+}
+
+/// An entry point with its own signature (the framework entries of `tm_msl::variants`, or
+/// one MLX writes around them), so that the CPU executor runs exactly the MSL a framework
+/// would. `params` is the entry's parameter list in order; buffers and scalars are passed
+/// as for [`CpuKernel::launch`], the scalars packed by [`tm_abi::entry::pack_layout`] of
+/// `scalar_dtypes`. The entry declares its threadgroup memory (`TM_THREADGROUP_STORAGE`)
+/// of at most `threadgroup_bytes`.
+pub fn compile_entry(
+    msl: &str,
+    entry: &str,
+    params: &[tm_abi::entry::EntryParam],
+    buffers: &[tm_abi::BufferParam],
+    scalar_dtypes: &[tm_ir::DType],
+    threads_per_threadgroup: u32,
+    threadgroup_bytes: u32,
+) -> Result<Arc<CpuKernel>, CpuError> {
+    let invalid = |reason: String| CpuError::InvalidAbi { kernel: entry.to_string(), reason };
+    let scalars = scalar_dtypes.iter().enumerate().map(|(j, d)| (format!("s{j}"), *d)).collect();
+    let abi = KernelAbi::new(
+        entry.to_string(),
+        buffers.to_vec(),
+        scalars,
+        vec![],
+        threads_per_threadgroup,
+        threadgroup_bytes,
+        true,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    source::validate(&abi)?;
+    let (offsets, _) = tm_abi::entry::pack_layout(scalar_dtypes);
+    for p in params {
+        match p {
+            tm_abi::entry::EntryParam::Buffer { slot } if *slot >= buffers.len() => {
+                return Err(invalid(format!("parameter for buffer slot {slot}, but there are {}", buffers.len())))
+            }
+            tm_abi::entry::EntryParam::Scalar { offset, .. } if !offsets.contains(offset) => {
+                return Err(invalid(format!("no scalar is packed at offset {offset}")))
+            }
+            _ => {}
+        }
+    }
+    let options = CompileOptions::default();
+    let unit = source::entry_translation_unit(msl, entry, params, &abi, options.bounds_check);
+    compile_unit(unit, &abi, &options)
+}
+
+fn compile_unit(unit: String, abi: &KernelAbi, options: &CompileOptions) -> Result<Arc<CpuKernel>, CpuError> {
+    let compiler = toolchain::compiler()?;
     let flags = toolchain::exec_flags_text();
     let disk_key = cache::digest([
         cache::headers_digest().as_slice(),

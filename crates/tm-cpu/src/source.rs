@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use tm_abi::entry::{Builtin, EntryParam};
 use tm_abi::{KernelAbi, MAX_THREADGROUP_BYTES, MAX_THREADS_PER_THREADGROUP};
 
 use crate::CpuError;
@@ -88,6 +89,59 @@ pub(crate) fn translation_unit(msl: &str, abi: &KernelAbi, bounds_check: bool) -
     s.push_str(&rewrite_attributes(msl));
     s.push_str("\n#line 1 \"tm_cpu_wrapper.cpp\"\n");
     s.push_str(&wrapper(abi));
+    s
+}
+
+/// [`translation_unit`] for an entry point with its own signature (`params`, see
+/// `tm_abi::entry`); `abi` describes the launch's buffers, packed scalars and threadgroup memory.
+pub(crate) fn entry_translation_unit(
+    msl: &str,
+    entry: &str,
+    params: &[EntryParam],
+    abi: &KernelAbi,
+    bounds_check: bool,
+) -> String {
+    let mut s = String::with_capacity(msl.len() + 2048);
+    let _ = writeln!(s, "#define TM_CPU_BOUNDS_CHECK {}", u8::from(bounds_check));
+    s.push_str("#line 1 \"kernel.metal\"\n");
+    s.push_str(&rewrite_attributes(msl));
+    s.push_str("\n#line 1 \"tm_cpu_wrapper.cpp\"\n");
+    let mut w = String::new();
+    let _ = writeln!(w, "namespace {{\nvoid tm_cpu_invoke(const tm_rt::ThreadCtx& c, uint tid) {{");
+    let args: Vec<String> = params
+        .iter()
+        .map(|p| match p {
+            EntryParam::Buffer { slot } => {
+                let ty = abi.buffers.get(*slot).and_then(|b| tm_abi::msl_type_name(b.dtype)).unwrap_or("uchar");
+                format!("({ty}*)c.bufs[{slot}]")
+            }
+            EntryParam::Scalar { dtype, offset } => {
+                let ty = tm_abi::msl_type_name(*dtype).unwrap_or("uchar");
+                format!("*(const {ty}*)((const unsigned char*)c.args + {offset})")
+            }
+            EntryParam::Builtin(b) => match b {
+                Builtin::ThreadgroupPositionInGrid => "c.pid".into(),
+                Builtin::ThreadgroupsPerGrid => "c.nprog".into(),
+                Builtin::ThreadIndexInThreadgroup => "tid".into(),
+                Builtin::ThreadIndexInSimdgroup => "tid % 32u".into(),
+                Builtin::SimdgroupIndexInThreadgroup => "tid / 32u".into(),
+            },
+        })
+        .collect();
+    let _ = writeln!(w, "  {entry}({});\n}}\n}}  // namespace", args.join(", "));
+    let names: Vec<String> = abi.buffers.iter().map(|b| c_string(&b.name)).collect();
+    let _ = writeln!(
+        w,
+        "static const char* const tm_cpu_buffer_names[] = {{{}}};",
+        if names.is_empty() { "nullptr".to_string() } else { names.join(", ") }
+    );
+    let _ = writeln!(
+        w,
+        "TM_CPU_EXPORT int tm_cpu_run(const tm_cpu_launch* l) {{\n  return tm_rt::run_launch(l, {}u, true, &tm_cpu_invoke, {}u, tm_cpu_buffer_names);\n}}",
+        abi.threads_per_threadgroup,
+        abi.buffers.len()
+    );
+    s.push_str(&w);
     s
 }
 

@@ -28,7 +28,7 @@ use tm_ir::DType;
 use crate::CompileRequest;
 
 /// First bytes of every entry file; bump the number when the layout changes.
-const MAGIC: &[u8; 8] = b"TMKC\x00\x00\x00\x01";
+const MAGIC: &[u8; 8] = b"TMKC\x00\x00\x00\x02";
 
 /// Identifies this compiler build: a different compiler never reuses another's entries.
 pub fn compiler_version() -> &'static str {
@@ -285,6 +285,7 @@ pub fn encode(a: &Artifacts) -> Vec<u8> {
     for b in &abi.buffers {
         w.str(&b.name);
         w.str(b.dtype.triton_name());
+        w.u32(u32::from(b.written));
     }
     w.u32(abi.scalars.len() as u32);
     for s in &abi.scalars {
@@ -330,6 +331,7 @@ pub fn decode(bytes: &[u8]) -> Option<Artifacts> {
         buffers.push(BufferParam {
             name: r.str()?,
             dtype: r.dtype()?,
+            written: r.u32()? != 0,
         });
     }
     let mut scalars = vec![];
@@ -379,6 +381,7 @@ mod tests {
             vec![BufferParam {
                 name: "x_ptr".into(),
                 dtype: DType::F32,
+                written: true,
             }],
             vec![("n".into(), DType::I32), ("scale".into(), DType::F16)],
             vec![

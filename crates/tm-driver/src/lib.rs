@@ -16,6 +16,7 @@ use tm_abi::{BufferArg, KernelAbi, ScalarValue};
 use tm_front::{Diagnostic, KernelSource, ParamSpec};
 
 pub use runtime::{device_info, memory_stats};
+pub use tm_msl::variants::{FrameworkEntry, MlxKernel, VariantError};
 pub use tm_front;
 /// The clang++ the CPU executor would use (for system reports).
 pub use tm_cpu::compiler_path as cpu_compiler_path;
@@ -208,6 +209,16 @@ impl CompiledKernel {
         Ok(self.runtime.get_or_init(|| k))
     }
 
+    /// This kernel as PyTorch's `torch.mps.compile_shader` launches it (`tm_msl::variants`).
+    pub fn torch_variant(&self) -> Result<FrameworkEntry, VariantError> {
+        tm_msl::variants::torch_variant(&self.msl, &self.abi)
+    }
+
+    /// This kernel as MLX's `mx.fast.metal_kernel` takes it (`tm_msl::variants`).
+    pub fn mlx_variant(&self) -> Result<MlxKernel, VariantError> {
+        tm_msl::variants::mlx_variant(&self.msl, &self.abi)
+    }
+
     /// Builds the runtime library now (ahead of the first launch).
     pub fn prepare(&self) -> Result<(), LaunchError> {
         self.runtime().map(|_| ())
@@ -239,4 +250,35 @@ impl CompiledKernel {
         // SAFETY: the caller guarantees the buffers, as this function's contract says.
         unsafe { runtime::launch(self.runtime()?, &launch) }
     }
+}
+
+/// A kernel entry with its own signature, described by `params` (`tm_abi::entry`), run on
+/// the CPU executor on every host: how the MSL given to a framework's launcher (a variant of
+/// `tm_msl::variants`, or MLX's kernel around one) is executed without that framework. The
+/// scalars arrive packed (`tm_abi::entry::pack_layout` of `scalar_dtypes`).
+///
+/// # Safety
+/// As [`CompiledKernel::launch`]: every buffer must be valid for everything the kernel does
+/// (accesses of generated code are bounds-checked unless `TRITON_METAL_BOUNDS_CHECK=0`).
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn run_entry_on_cpu(
+    msl: &str,
+    entry: &str,
+    params: &[tm_abi::entry::EntryParam],
+    buffer_types: &[tm_abi::BufferParam],
+    scalar_dtypes: &[tm_ir::DType],
+    threads_per_threadgroup: u32,
+    threadgroup_bytes: u32,
+    grid: [u32; 3],
+    buffers: &[tm_abi::HostRange],
+    args: &[u8],
+) -> Result<(), LaunchError> {
+    let k = tm_cpu::compile_entry(msl, entry, params, buffer_types, scalar_dtypes, threads_per_threadgroup, threadgroup_bytes)
+        .map_err(|e| LaunchError::Runtime(e.to_string()))?;
+    if grid.contains(&0) {
+        return Ok(());
+    }
+    let bufs: Vec<tm_cpu::Buffer> = buffers.iter().map(|h| tm_cpu::Buffer::new(h.addr as *mut u8, h.start, h.end())).collect();
+    // SAFETY: the caller's contract.
+    unsafe { k.launch(grid, &bufs, args) }.map_err(|e| LaunchError::Runtime(e.to_string()))
 }

@@ -139,14 +139,14 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
     let mut buffers = vec![];
     let mut scalars = vec![];
     let mut arg_slots = vec![];
-    let mut params = vec![];
+    let written = crate::memory::written_args(f);
     for (i, a) in f.args.iter().enumerate() {
         let ident = arg_ident(&a.name, i);
         match f.ty(a.value).elem {
             Elem::Ptr(d) => {
-                params.push(format!("    device {}* {ident} [[buffer({})]]", tname(d, Loc::default())?, buffers.len()));
+                tname(d, Loc::default())?;
                 arg_slots.push(ParamSlot::Buffer(buffers.len()));
-                buffers.push(BufferParam { name: a.name.clone(), dtype: d });
+                buffers.push(BufferParam { name: a.name.clone(), dtype: d, written: written[i] });
                 em.reprs.insert(a.value, Repr::Scalar(ident));
             }
             Elem::Scalar(d) => {
@@ -192,21 +192,9 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         }
         let _ = writeln!(out, "}};");
         let _ = writeln!(out, "static_assert(sizeof({}) == {}, \"argument struct layout\");\n", abi.args_struct_name(), abi.args_size);
-        params.push(format!("    constant {}& args [[buffer({})]]", abi.args_struct_name(), buffers.len()));
     }
-    if em.smem_bytes > 0 {
-        params.push("    threadgroup uchar* tm_smem [[threadgroup(0)]]".to_string());
-    }
-    for p in [
-        "uint3 tm_pid [[threadgroup_position_in_grid]]",
-        "uint3 tm_nprog [[threadgroups_per_grid]]",
-        "uint tm_tid [[thread_index_in_threadgroup]]",
-        "uint tm_lane [[thread_index_in_simdgroup]]",
-        "uint tm_sg [[simdgroup_index_in_threadgroup]]",
-    ] {
-        params.push(format!("    {p}"));
-    }
-    let _ = writeln!(out, "kernel void {name}(\n{}) {{", params.join(",\n"));
+    // The standard entry; `variants` splits the source here to give other entries the same body.
+    out.push_str(&crate::variants::standard_entry(&abi));
     for (i, l) in em.layouts.iter().enumerate() {
         for d in 0..l.eshape.len() {
             let _ = writeln!(out, "    const uint L{i}_t{d} = {};", l.thread_coord_expr(d, "tm_lane", "tm_sg"));

@@ -24,6 +24,7 @@ mod reduce;
 mod scan;
 mod shape;
 pub mod layout;
+pub mod variants;
 
 pub use emit::lower;
 

@@ -157,6 +157,35 @@ fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
     }
 }
 
+/// For each of the kernel's arguments (IR order): whether a store or atomic may write through
+/// it. A write through a pointer whose argument is not known marks every pointer argument.
+pub(crate) fn written_args(f: &Func) -> Vec<bool> {
+    let mut written = vec![false; f.args.len()];
+    let mut unknown = false;
+    f.walk(|id| {
+        let op = f.op(id);
+        if matches!(op.kind, OpKind::Store { .. } | OpKind::AtomicRmw { .. } | OpKind::AtomicCas) {
+            match op.operands.first().and_then(|&p| buffer_slot(f, p)) {
+                Some(slot) => {
+                    // `buffer_slot` numbers pointer arguments in order.
+                    if let Some(i) = f.args.iter().enumerate().filter(|(_, a)| matches!(f.ty(a.value).elem, Elem::Ptr(_))).nth(slot).map(|(i, _)| i) {
+                        written[i] = true;
+                    } else {
+                        unknown = true;
+                    }
+                }
+                None => unknown = true,
+            }
+        }
+    });
+    if unknown {
+        for (w, a) in written.iter_mut().zip(&f.args) {
+            *w |= matches!(f.ty(a.value).elem, Elem::Ptr(_));
+        }
+    }
+    written
+}
+
 impl Emitter<'_> {
     /// `p` (pointing at `n` elements of pointer value `ptr`) checked for an access of `kind`
     /// by the op at `loc`: `tm_chk(p, n, kind, line, slot)`, slot -1 when unknown.

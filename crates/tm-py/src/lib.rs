@@ -9,6 +9,7 @@ use pyo3::types::{PyDict, PyList, PyTuple};
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
+use tm_abi::entry::{Builtin, EntryParam};
 use tm_abi::{BufferArg, HostRange, ScalarValue};
 use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, ParamSpec};
 use tm_driver::{CompileError, CompileRequest, CompiledKernel, LaunchError};
@@ -199,6 +200,68 @@ impl Kernel {
         Ok(d)
     }
 
+    /// Checks scalar arguments (signature order) as a launch would: TypeError when one does
+    /// not fit its type. For launchers that pass scalars their own way (`runtime/mps.py`).
+    fn check_scalars(&self, scalars: &Bound<'_, PyList>) -> PyResult<()> {
+        guarded("checking scalar arguments", || {
+            let vals = scalar_values(scalars)?;
+            let mut packed = Vec::new();
+            self.inner
+                .abi
+                .pack_scalars(&vals, &mut packed)
+                .map_err(|e| PyTypeError::new_err(format!("kernel '{}': {e}", self.inner.name)))
+        })
+    }
+
+    /// For each pointer argument: whether the kernel may write through it.
+    #[getter]
+    fn written(&self) -> Vec<bool> {
+        self.inner.abi.buffers.iter().map(|b| b.written).collect()
+    }
+
+    /// The kernel as `torch.mps.compile_shader` launches it: a dict with `msl`, `entry`,
+    /// `threads_per_threadgroup`, `threadgroup_bytes`, `params` (the entry's parameters, as
+    /// `cpu_run_entry` takes them) and `args_size`. ValueError when it cannot have that form.
+    fn torch_variant<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let v = guarded("generating the PyTorch entry", || {
+            self.inner.torch_variant().map_err(|e| PyValueError::new_err(e.to_string()))
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("msl", &v.msl)?;
+        d.set_item("entry", &v.entry)?;
+        d.set_item("params", entry_params(py, &v.params)?)?;
+        d.set_item("args_size", v.args_size)?;
+        d.set_item("threads_per_threadgroup", v.threads_per_threadgroup)?;
+        d.set_item("threadgroup_bytes", v.threadgroup_bytes)?;
+        Ok(d)
+    }
+
+    /// The kernel as `mx.fast.metal_kernel` takes it: a dict with `header`, `source`,
+    /// `inputs` (`(name, "buffer" | "scalar", index)`), `outputs` (`(name, buffer slot)`),
+    /// `threads_per_threadgroup`, `threadgroup_bytes`.
+    fn mlx_variant<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let v = guarded("generating the MLX entry", || {
+            self.inner.mlx_variant().map_err(|e| PyValueError::new_err(e.to_string()))
+        })?;
+        let d = PyDict::new(py);
+        d.set_item("header", &v.header)?;
+        d.set_item("source", &v.source)?;
+        let inputs: Vec<(String, &str, usize)> = v
+            .inputs
+            .iter()
+            .map(|(n, s)| match s {
+                tm_abi::ParamSlot::Buffer(i) => (n.clone(), "buffer", *i),
+                tm_abi::ParamSlot::Scalar(j) => (n.clone(), "scalar", *j),
+                tm_abi::ParamSlot::Elided => (n.clone(), "elided", 0),
+            })
+            .collect();
+        d.set_item("inputs", inputs)?;
+        d.set_item("outputs", v.outputs.clone())?;
+        d.set_item("threads_per_threadgroup", v.threads_per_threadgroup)?;
+        d.set_item("threadgroup_bytes", v.threadgroup_bytes)?;
+        Ok(d)
+    }
+
     /// Builds the runtime library now instead of at the first launch.
     fn prepare(&self, py: Python<'_>) -> PyResult<()> {
         guarded("preparing a kernel", || py.detach(|| self.inner.prepare()).map_err(launch_error))
@@ -217,16 +280,7 @@ impl Kernel {
         scalars: &Bound<'_, PyList>,
     ) -> PyResult<()> {
         guarded("launching a kernel", || {
-            let mut vals = Vec::with_capacity(scalars.len());
-            for s in scalars.iter() {
-                vals.push(if s.is_instance_of::<pyo3::types::PyFloat>() {
-                    ScalarValue::Float(s.extract()?)
-                } else if let Ok(i) = s.extract::<i64>() {
-                    ScalarValue::Int(i.into()) // the common case, without a 128-bit conversion
-                } else {
-                    ScalarValue::Int(s.extract()?)
-                });
-            }
+            let vals = scalar_values(scalars)?;
             let mut bufs = Vec::with_capacity(buffers.len());
             for b in buffers.iter() {
                 bufs.push(match b.cast::<host_buffer::HostBuffer>() {
@@ -245,6 +299,101 @@ impl Kernel {
             .map_err(launch_error)
         })
     }
+}
+
+fn entry_params<'py>(py: Python<'py>, params: &[EntryParam]) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for p in params {
+        match p {
+            EntryParam::Buffer { slot } => out.append(("buffer", *slot))?,
+            EntryParam::Scalar { dtype, offset } => out.append(("scalar", dtype.triton_name(), *offset))?,
+            EntryParam::Builtin(b) => out.append(("builtin", b.attribute()))?,
+        }
+    }
+    Ok(out)
+}
+
+fn entry_param(p: &Bound<'_, PyAny>) -> PyResult<EntryParam> {
+    let kind: String = p.get_item(0)?.extract()?;
+    Ok(match kind.as_str() {
+        "buffer" => EntryParam::Buffer { slot: p.get_item(1)?.extract()? },
+        "scalar" => EntryParam::Scalar { dtype: dtype_of(&p.get_item(1)?.extract::<String>()?)?, offset: p.get_item(2)?.extract()? },
+        "builtin" => {
+            let attr: String = p.get_item(1)?.extract()?;
+            EntryParam::Builtin(
+                Builtin::from_attribute(&attr).ok_or_else(|| PyValueError::new_err(format!("unknown kernel attribute '{attr}'")))?,
+            )
+        }
+        other => return Err(PyValueError::new_err(format!("unknown entry parameter kind '{other}'"))),
+    })
+}
+
+/// Runs an entry point with its own signature on the CPU executor and waits: how the MSL a
+/// framework's launcher receives (`Kernel.torch_variant`, or MLX's kernel around
+/// `Kernel.mlx_variant`) is executed where that framework is absent (the test suite's fakes).
+/// `params` as `Kernel.torch_variant` gives them; `buffer_types` `(name, dtype)` per buffer;
+/// `buffers` `(address, start, length, flags)` host memory; `args` the scalars packed with
+/// C layout of `scalar_dtypes`.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn cpu_run_entry(
+    py: Python<'_>,
+    msl: &str,
+    entry: &str,
+    params: &Bound<'_, PyList>,
+    buffer_types: Vec<(String, String)>,
+    scalar_dtypes: Vec<String>,
+    threads_per_threadgroup: u32,
+    threadgroup_bytes: u32,
+    grid: (u32, u32, u32),
+    buffers: Vec<(usize, usize, usize, u32)>,
+    args: Vec<u8>,
+) -> PyResult<()> {
+    guarded("running a kernel entry", || {
+        let params = params.iter().map(|p| entry_param(&p)).collect::<PyResult<Vec<_>>>()?;
+        let types = buffer_types
+            .iter()
+            .map(|(n, d)| Ok(tm_abi::BufferParam { name: n.clone(), dtype: dtype_of(d)?, written: true }))
+            .collect::<PyResult<Vec<_>>>()?;
+        let scalars = scalar_dtypes.iter().map(|d| dtype_of(d)).collect::<PyResult<Vec<_>>>()?;
+        let ranges: Vec<HostRange> = buffers
+            .iter()
+            .map(|&(addr, start, len, flags)| HostRange { addr, start, len, writable: flags & 1 != 0 })
+            .collect();
+        py.detach(|| {
+            // SAFETY: as Kernel.launch: live host arrays held by the caller for the call.
+            unsafe {
+                tm_driver::run_entry_on_cpu(
+                    msl,
+                    entry,
+                    &params,
+                    &types,
+                    &scalars,
+                    threads_per_threadgroup,
+                    threadgroup_bytes,
+                    [grid.0, grid.1, grid.2],
+                    &ranges,
+                    &args,
+                )
+            }
+        })
+        .map_err(launch_error)
+    })
+}
+
+/// Python ints and floats as the driver's scalar values.
+fn scalar_values(scalars: &Bound<'_, PyList>) -> PyResult<Vec<ScalarValue>> {
+    let mut vals = Vec::with_capacity(scalars.len());
+    for s in scalars.iter() {
+        vals.push(if s.is_instance_of::<pyo3::types::PyFloat>() {
+            ScalarValue::Float(s.extract()?)
+        } else if let Ok(i) = s.extract::<i64>() {
+            ScalarValue::Int(i.into()) // the common case, without a 128-bit conversion
+        } else {
+            ScalarValue::Int(s.extract()?)
+        });
+    }
+    Ok(vals)
 }
 
 /// `(address, start, length, flags)` from Python, as `Kernel.launch` documents.
@@ -354,6 +503,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(device_info, m)?)?;
     m.add_function(wrap_pyfunction!(memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(noop, m)?)?;
+    m.add_function(wrap_pyfunction!(cpu_run_entry, m)?)?;
     m.add_function(wrap_pyfunction!(dry_run, m)?)?;
     m.add_function(wrap_pyfunction!(host_buffer::host_buffer, m)?)?;
     m.add_class::<Kernel>()?;

@@ -17,6 +17,7 @@ import types
 from .. import _core
 from ..language import core as _lang
 from . import launcher as _launcher
+from . import mps as _mps
 
 _NUMPY_DTYPES = {
     "bool": "i1",
@@ -158,16 +159,23 @@ def _torch_tensor(name, kernel_name, arg):
         start, length = _extent(addr, arg.shape, strides, isz)
         return dt, _alignment(addr), (addr, start, length, _WRITABLE)
     if device == "mps" and _ON_METAL:
-        sys.modules["torch"].mps.synchronize()
-        offset = arg.storage_offset() * isz
-        _, length = _extent(offset, arg.shape, strides, isz)
-        buffer = arg.untyped_storage().data_ptr()
-        return dt, _alignment(offset), (buffer, offset, length, _WRITABLE | _METAL_BUFFER)
+        # Bound at launch (runtime/mps.py): queued on PyTorch's stream, or after its
+        # synchronize. The buffer's base is page-aligned: the offset's alignment is the pointer's.
+        return dt, _alignment(arg.storage_offset() * isz), _mps.MPSArg(name, arg)
     hint = "move it with .to('mps') or .cpu()" if _ON_METAL else "move it with .cpu()"
     raise TypeError(
         f"argument '{name}' of kernel '{kernel_name}' is a tensor on device '{arg.device}', "
         f"which {_RUNTIME_NAME} cannot reach; {hint}"
     )
+
+
+def _metal_buffer(tensor):
+    """An MPS tensor as its own Metal buffer and offset (the path without
+    torch.mps.compile_shader, after torch.mps.synchronize())."""
+    isz = tensor.element_size()
+    offset = tensor.storage_offset() * isz
+    _, length = _extent(offset, tensor.shape, [s * isz for s in tensor.stride()], isz)
+    return (tensor.untyped_storage().data_ptr(), offset, length, _WRITABLE | _METAL_BUFFER)
 
 
 def _cuda_array(name, kernel_name, arg):
@@ -406,10 +414,45 @@ class JITFunction:
             meta = dict(arguments)
             meta.update(options)
             grid = grid(meta)
-        kernel.launch(_normalize_grid(grid, self.__name__), buffers, scalars)
+        grid = _normalize_grid(grid, self.__name__)
+        if buffers and _mps.MPSArg in map(type, buffers):
+            if _mps.launch(kernel, self.__name__, grid, buffers, scalars):
+                return kernel  # queued on PyTorch's stream; never cached for the fast path
+            sys.modules["torch"].mps.synchronize()  # PyTorch's queued work on these tensors is done
+            buffers = [_metal_buffer(b.tensor) if type(b) is _mps.MPSArg else b for b in buffers]
+        kernel.launch(grid, buffers, scalars)
         if fast_key is not None:
             self._fast[fast_key] = kernel
         return kernel
+
+    def _bind_for(self, args, kwargs, arrays):
+        """(compiled kernel, bound arguments, scalars, options) for a launch made by another
+        launcher (triton_metal.mlx): arrays are specialised by `arrays(name, arg)`, which
+        returns a stand-in host array (dtype and alignment) or None, and read no memory."""
+        options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
+        num_warps = options.get("num_warps", 4)
+        if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
+            raise ValueError(f"num_warps must be a power of two between 1 and 32, got {num_warps!r}")
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"kernel '{self.__name__}': {e}") from None
+        bound.apply_defaults()
+        arguments = bound.arguments
+        stand_ins = {}
+        for i, (name, arg) in enumerate(arguments.items()):
+            if not self._is_constexpr[i]:
+                s = arrays(name, arg)
+                if s is not None:
+                    stand_ins[name] = s
+        key, specs, _, scalars = self._specialize({**arguments, **stand_ins})
+        kernel = self.cache.get((key, num_warps))
+        if kernel is None:
+            if self._globals is None:
+                self._globals = self._source_tuple(frozenset({id(self)}))
+            kernel = _core.compile(self._globals, specs, num_warps)
+            self.cache[(key, num_warps)] = kernel
+        return kernel, arguments, scalars, options
 
     def warmup(self, *args, grid=None, **kwargs):
         """Compiles the kernel for these arguments and builds its runtime library, without

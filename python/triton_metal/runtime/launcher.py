@@ -31,6 +31,7 @@ import numbers
 
 from .. import _core
 from ..language import core as _lang
+from .mps import MPSArg as _MPSArg
 
 # Launch options accepted as keyword arguments (as in jit.py).
 _OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion")
@@ -68,6 +69,8 @@ def _other_argument(name, kname, value, nospec, buffers, scalars, pointer_of, ha
     handler = handlers.get(t)
     if handler is not None:
         dt, align, buf = handler(name, kname, value)
+        if type(buf) is _MPSArg:
+            raise _GenericPath  # queued on PyTorch's stream by the generic path (mps.py)
     elif isinstance(value, numbers.Integral):
         v = int(value)
         if v == 1 and not nospec:

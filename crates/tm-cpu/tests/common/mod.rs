@@ -39,6 +39,7 @@ pub fn abi(
         .map(|(i, d)| BufferParam {
             name: format!("p{i}"),
             dtype: *d,
+            written: true,
         })
         .collect();
     let params = (0..bufs.len())
