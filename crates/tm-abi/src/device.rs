@@ -8,7 +8,7 @@ pub struct DeviceInfo {
     pub backend: &'static str,
     /// `MTLDevice.name` ("Apple M2 Pro"), or a description of the CPU executor.
     pub name: String,
-    /// `"M1"` .. `"M4"`, `"newer"` (a later M chip), `"unknown"`; `"cpu"` for the CPU executor.
+    /// `"M1"` .. `"M5"`, `"newer"` (a later M chip), `"unknown"`; `"cpu"` for the CPU executor.
     pub chip: String,
     /// The highest `MTLGPUFamily` supported (`"Apple7"` ...); `"cpu"` for the CPU executor.
     pub gpu_family: String,
@@ -48,7 +48,8 @@ pub fn chip_generation(device_name: &str) -> &'static str {
         Some(2) => "M2",
         Some(3) => "M3",
         Some(4) => "M4",
-        Some(n) if n > 4 => "newer",
+        Some(5) => "M5",
+        Some(n) if n > 5 => "newer",
         _ => "unknown",
     }
 }
@@ -77,7 +78,8 @@ mod tests {
         assert_eq!(chip_generation("Apple M2 Pro"), "M2");
         assert_eq!(chip_generation("Apple M3 Max"), "M3");
         assert_eq!(chip_generation("Apple M4 Ultra"), "M4");
-        assert_eq!(chip_generation("Apple M5"), "newer");
+        assert_eq!(chip_generation("Apple M5"), "M5");
+        assert_eq!(chip_generation("Apple M6 Max"), "newer");
         assert_eq!(chip_generation("Apple Paravirtual device"), "unknown");
         assert_eq!(chip_generation("AMD Radeon Pro 5500M"), "unknown");
         assert_eq!(chip_generation("Apple A17 Pro"), "unknown");

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from .. import _core
 
-__all__ = ["ActiveDriver", "GPUTarget", "reset_active", "set_active"]  # and `active`
+__all__ = ["ActiveDriver", "GPUTarget", "MPSDriver", "MemoryPool", "reset_active", "set_active"]  # and `active`
 
 
 class GPUTarget(NamedTuple):
@@ -59,6 +59,7 @@ _GPU_CORES = {
     "M2": 10, "M2 Pro": 19, "M2 Max": 38, "M2 Ultra": 76,
     "M3": 10, "M3 Pro": 18, "M3 Max": 40, "M3 Ultra": 80,
     "M4": 10, "M4 Pro": 20, "M4 Max": 40,
+    "M5": 10,
 }
 
 
@@ -97,6 +98,61 @@ class ActiveDriver:
         current, peak = _core.memory_stats()
         return {"current_bytes": current, "peak_bytes": peak}
 
+    def set_kernel_config(self, num_warps=None, num_stages=None, max_threads=None, shared_memory=None):
+        """Defaults for later launches (``num_warps``, ``num_stages``) and limits they must
+        respect (``max_threads`` per program, ``shared_memory``: bytes of threadgroup memory),
+        validated against this device; None leaves a setting as it is. A launch's own
+        ``num_warps=`` still wins; a kernel over a limit raises OutOfResources at launch.
+        Metal has no asynchronous copy pipeline: ``num_stages`` is accepted and recorded, as
+        launches accept it, and changes no code. Returns the configuration now in force."""
+        from . import config as _config
+
+        new = _config.CONFIG.as_dict()
+        limit_threads, limit_smem = self.max_threads_per_threadgroup, self.max_threadgroup_memory
+        if max_threads is not None:
+            if not isinstance(max_threads, int) or max_threads < self.simd_width or max_threads % self.simd_width:
+                raise ValueError(f"max_threads must be a multiple of {self.simd_width}, got {max_threads!r}")
+            if max_threads > limit_threads:
+                raise ValueError(f"max_threads={max_threads} is over this device's {limit_threads} threads per threadgroup")
+            new["max_threads"] = max_threads
+        if shared_memory is not None:
+            if not isinstance(shared_memory, int) or shared_memory < 0:
+                raise ValueError(f"shared_memory must be a number of bytes, got {shared_memory!r}")
+            if shared_memory > limit_smem:
+                raise ValueError(
+                    f"shared_memory={shared_memory} is over this device's {limit_smem} bytes of threadgroup memory"
+                )
+            new["shared_memory"] = shared_memory
+        if num_warps is not None:
+            if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1):
+                raise ValueError(f"num_warps must be a power of two, got {num_warps!r}")
+            cap = new["max_threads"] or limit_threads
+            if num_warps * self.simd_width > cap:
+                raise ValueError(
+                    f"num_warps={num_warps} gives {num_warps * self.simd_width} threads per program; at most {cap} here"
+                )
+            new["num_warps"] = num_warps
+        if num_stages is not None:
+            if not isinstance(num_stages, int) or num_stages < 1:
+                raise ValueError(f"num_stages must be a positive int, got {num_stages!r}")
+            new["num_stages"] = num_stages
+        for k, v in new.items():
+            setattr(_config.CONFIG, k, v)
+        _config.changed()
+        return dict(new)
+
+    def kernel_config(self):
+        """The configuration ``set_kernel_config`` set (None: the device's limit)."""
+        from . import config as _config
+
+        return _config.CONFIG.as_dict()
+
+    def memory_pool(self):
+        """Device memory triton_metal allocated itself (``current_allocated``, ``max_allocated``
+        in bytes): staging copies of host arrays Metal cannot use in place. The CPU executor
+        works on the caller's arrays and allocates none."""
+        return MemoryPool()
+
     def is_active(self):
         return True
 
@@ -125,6 +181,26 @@ class ActiveDriver:
 
     def __repr__(self):
         return f"<triton_metal driver {self.backend}: {self.device_name}>"
+
+
+class MemoryPool:
+    """Bytes of device memory triton_metal allocated, read live at each access."""
+
+    @property
+    def current_allocated(self):
+        return _core.memory_stats()[0]
+
+    @property
+    def max_allocated(self):
+        return _core.memory_stats()[1]
+
+    def __repr__(self):
+        return f"<MemoryPool current_allocated={self.current_allocated} max_allocated={self.max_allocated}>"
+
+
+def MPSDriver():
+    """The active driver (``driver.active``), by the name Metal ports of Triton give it."""
+    return __getattr__("active")
 
 
 _active = None

@@ -16,6 +16,7 @@ import types
 
 from .. import _core
 from ..language import core as _lang
+from . import config as _config
 from . import launcher as _launcher
 from . import mps as _mps
 
@@ -258,6 +259,7 @@ class JITFunction:
         self._fast = {}  # kernels of the launch fast path (launcher.py), by its own key
         self._fast_launch = self._with_grid = None  # made at the first launch
         self.cache = {}
+        _config.FUNCTIONS.add(self)
 
     def _make_fast_path(self):
         """Generates the launch fast path (launcher.py; a millisecond or so, so not before
@@ -391,7 +393,7 @@ class JITFunction:
                 elif kernel is not None:
                     return kernel
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
-        num_warps = options.get("num_warps", 4)
+        num_warps = options.get("num_warps", _config.CONFIG.num_warps)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
             raise ValueError(f"num_warps must be a power of two between 1 and 32, got {num_warps!r}")
         try:
@@ -407,6 +409,7 @@ class JITFunction:
                 self._globals = self._source_tuple(frozenset({id(self)}))
             kernel = _core.compile(self._globals, specs, num_warps)
             self.cache[(key, num_warps)] = kernel
+        _config.check_limits(kernel, self.__name__)
         if warmup:
             kernel.prepare()
             return kernel
@@ -430,7 +433,7 @@ class JITFunction:
         launcher (triton_metal.mlx): arrays are specialised by `arrays(name, arg)`, which
         returns a stand-in host array (dtype and alignment) or None, and read no memory."""
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
-        num_warps = options.get("num_warps", 4)
+        num_warps = options.get("num_warps", _config.CONFIG.num_warps)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
             raise ValueError(f"num_warps must be a power of two between 1 and 32, got {num_warps!r}")
         try:
@@ -452,6 +455,7 @@ class JITFunction:
                 self._globals = self._source_tuple(frozenset({id(self)}))
             kernel = _core.compile(self._globals, specs, num_warps)
             self.cache[(key, num_warps)] = kernel
+        _config.check_limits(kernel, self.__name__)
         return kernel, arguments, scalars, options
 
     def warmup(self, *args, grid=None, **kwargs):

@@ -31,6 +31,7 @@ import numbers
 
 from .. import _core
 from ..language import core as _lang
+from .config import CONFIG as _CONFIG
 from .mps import MPSArg as _MPSArg
 
 # Launch options accepted as keyword arguments (as in jit.py).
@@ -123,7 +124,7 @@ _INT_NOT_SPECIALIZED = """\
         _tm_scalars.append({name})"""
 
 _TAIL = """\
-    _tm_warps = 4 if num_warps is _tm_unset else num_warps
+    _tm_warps = _tm_config.num_warps if num_warps is _tm_unset else num_warps
     if _tm_type(_tm_warps) is not _tm_int: return None
     _tm_key = ({key}_tm_warps)
     _tm_kernel = _tm_fast.get(_tm_key)
@@ -186,6 +187,7 @@ def make(fn, fast, pointer_of, handlers, host_array, dtype_names, normalize_grid
         "_tm_host_buffer": _core.host_buffer,
         "_tm_dtypes": dtype_names,
         "_tm_unset": _UNSET,
+        "_tm_config": _CONFIG,
         "_tm_grids": {},  # normalised grids by the tuple given
         "_tm_normalize_grid": normalize_grid,
         "_tm_kname": fn.__name__,
