@@ -98,3 +98,20 @@ def test_hardware_capabilities():
     G = hardware.AppleSiliconGeneration
     assert [G.from_chip(c) for c in ("M1", "M3", "M5", "newer", "cpu")] == [G.M1, G.M3, G.M5, G.UNKNOWN, G.UNKNOWN]
     assert G.M4 > G.M2 > G.UNKNOWN
+
+
+def test_batch_leaves_results_in_the_arrays_when_it_ends():
+    x = np.arange(300, dtype=np.float32)
+    a, b = np.zeros_like(x), np.zeros_like(x)
+    with triton.batch():
+        copy_kernel[(3,)](x, a, 300, BLOCK=128)
+        with triton.batch():  # nested: the outermost batch waits
+            copy_kernel[(3,)](a, b, 300, BLOCK=128)
+    np.testing.assert_array_equal(b, x)
+    with pytest.raises(ZeroDivisionError):
+        with triton.batch():
+            copy_kernel[(3,)](x, a, 300, BLOCK=128)
+            1 / 0
+    # The batch ended on the exception: later launches are not left queued.
+    copy_kernel[(3,)](x, b, 300, BLOCK=128)
+    np.testing.assert_array_equal(b, x)

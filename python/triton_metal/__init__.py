@@ -11,6 +11,7 @@ from . import language
 from .compiler.errors import CompilationError, OutOfResources
 from .runtime.jit import JITFunction, jit
 from .runtime.autotuner import Config, autotune, heuristics
+from .runtime.batch import batch
 from . import testing
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "autotune",
     "Config",
     "heuristics",
+    "batch",
     "testing",
     "cdiv",
     "next_power_of_2",

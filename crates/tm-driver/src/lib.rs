@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use tm_abi::{BufferArg, KernelAbi, ScalarValue};
 use tm_front::{Diagnostic, KernelSource, ParamSpec};
 
-pub use runtime::{device_info, memory_stats};
+pub use runtime::{batch_begin, batch_end, batch_flush, device_info, memory_stats};
 pub use tm_msl::variants::{FrameworkEntry, MlxKernel, VariantError};
 pub use tm_front;
 /// The clang++ the CPU executor would use (for system reports).

@@ -112,3 +112,27 @@ pub fn memory_stats() -> MemoryStats {
     #[cfg(not(target_vendor = "apple"))]
     MemoryStats::default()
 }
+
+/// Starts (or nests in) a batch of this thread's launches: on Metal, launches on memory it
+/// uses in place are queued in one command buffer until the outermost [`batch_end`]. The CPU
+/// executor completes every launch at once, so there a batch changes nothing.
+pub fn batch_begin() {
+    #[cfg(target_vendor = "apple")]
+    tm_metal::batch_begin();
+}
+
+/// Ends a batch; the outermost end waits for the queued launches and reports their errors.
+pub fn batch_end() -> Result<(), LaunchError> {
+    #[cfg(target_vendor = "apple")]
+    return tm_metal::batch_end().map_err(metal_error);
+    #[cfg(not(target_vendor = "apple"))]
+    Ok(())
+}
+
+/// Waits for the launches queued in this thread's batch so far; the batch stays open.
+pub fn batch_flush() -> Result<(), LaunchError> {
+    #[cfg(target_vendor = "apple")]
+    return tm_metal::batch_flush().map_err(metal_error);
+    #[cfg(not(target_vendor = "apple"))]
+    Ok(())
+}

@@ -1,7 +1,15 @@
 //! Binding and dispatch of one launch: buffers as [`tm_abi::plan_bindings`] says, the scalar
 //! struct with `setBytes`, threadgroup memory, `grid` threadgroups; then the wait, the
 //! GPU's verdict and the copies back into host memory.
+//!
+//! Batches ([`batch_begin`], [`batch_end`]): while one is open on a thread, that thread's
+//! launches whose memory Metal can use in place (page-aligned host memory, Metal buffers) are
+//! encoded into one command buffer, in one serial compute encoder (Metal runs a serial
+//! encoder's dispatches in order, each seeing the previous ones' stores), and committed and
+//! waited for once, at the end of the batch. A launch that needs a staging copy ends the
+//! batch first and runs by itself, so copies never see stale memory.
 
+use std::cell::RefCell;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
@@ -17,6 +25,75 @@ use crate::{device, Allocation, Device, MetalError, Pipeline};
 
 type Buffer = Retained<ProtocolObject<dyn MTLBuffer>>;
 
+/// The open batch of this thread: its command buffer and encoder, the buffers it uses (kept
+/// alive until it completes) and its kernels' names (for errors).
+struct Batch {
+    depth: u32,
+    open: Option<OpenBatch>,
+}
+
+struct OpenBatch {
+    commands: Retained<ProtocolObject<dyn MTLCommandBuffer>>,
+    encoder: Retained<ProtocolObject<dyn MTLComputeCommandEncoder>>,
+    keep: Vec<Buffer>,
+    kernels: Vec<String>,
+}
+
+thread_local! {
+    static BATCH: RefCell<Batch> = const { RefCell::new(Batch { depth: 0, open: None }) };
+}
+
+/// Starts (or nests in) a batch on this thread: later launches of this thread may be queued
+/// and are complete, their stores in host memory, when the outermost [`batch_end`] returns.
+pub fn batch_begin() {
+    BATCH.with(|b| b.borrow_mut().depth += 1);
+}
+
+/// Ends a batch; the outermost end commits the queued launches and waits for them. The error
+/// of a failed kernel is returned here. Without an open batch it does nothing.
+pub fn batch_end() -> Result<(), MetalError> {
+    let last = BATCH.with(|b| {
+        let mut b = b.borrow_mut();
+        b.depth = b.depth.saturating_sub(1);
+        b.depth == 0
+    });
+    if last {
+        batch_flush()
+    } else {
+        Ok(())
+    }
+}
+
+/// Commits and waits for this thread's queued launches, if any; the batch stays open.
+pub fn batch_flush() -> Result<(), MetalError> {
+    let Some(open) = BATCH.with(|b| b.borrow_mut().open.take()) else {
+        return Ok(());
+    };
+    autoreleasepool(|_| {
+        open.encoder.endEncoding();
+        open.commands.commit();
+        open.commands.waitUntilCompleted();
+        let names = open.kernels.join(", ");
+        drop(open.keep);
+        completed(&open.commands, &names)
+    })
+}
+
+/// The GPU's verdict on a finished command buffer.
+fn completed(commands: &ProtocolObject<dyn MTLCommandBuffer>, kernel: &str) -> Result<(), MetalError> {
+    if commands.status() == MTLCommandBufferStatus::Completed {
+        return Ok(());
+    }
+    let message = commands
+        .error()
+        .map(|e| e.localizedDescription().to_string())
+        .unwrap_or_else(|| format!("command buffer status {:?}", commands.status()));
+    Err(MetalError::Execution {
+        kernel: kernel.to_string(),
+        message,
+    })
+}
+
 /// A buffer standing for host memory; `staged` when it holds a copy.
 struct HostBinding {
     buffer: Buffer,
@@ -25,12 +102,15 @@ struct HostBinding {
 
 impl Pipeline {
     /// Runs the launch and waits for it; on return the kernel's stores are in the caller's
-    /// memory. GPU errors (faults, timeouts) are returned, not raised later.
+    /// memory. GPU errors (faults, timeouts) are returned, not raised later. Inside a batch
+    /// ([`batch_begin`]) a launch on memory Metal uses in place is only queued: it completes,
+    /// and its errors are returned, at [`batch_end`] (or [`batch_flush`]).
     ///
     /// # Safety
     /// Every [`BufferArg::Host`] range must be valid for reads and writes for the whole call
-    /// and hold everything the kernel touches; every [`BufferArg::Metal`] must be a live
-    /// `id<MTLBuffer>` whose memory nothing else uses during the call.
+    /// (inside a batch: until the batch is flushed) and hold everything the kernel touches;
+    /// every [`BufferArg::Metal`] must be a live `id<MTLBuffer>` whose memory nothing else
+    /// uses during the call.
     pub unsafe fn launch(&self, launch: &CheckedLaunch<'_>) -> Result<(), MetalError> {
         if launch.is_empty() {
             return Ok(());
@@ -97,8 +177,71 @@ impl Pipeline {
             kernel: self.kernel.clone(),
             message: "cannot create a command buffer".into(),
         };
+        let batched = BATCH.with(|b| b.borrow().depth > 0);
+        let in_place = host.iter().all(|h| h.staged.is_none())
+            && !plan.slots.iter().any(|s| matches!(s, Binding::Metal { .. }));
+        if batched && in_place {
+            // Queued in this thread's batch, completed by batch_end.
+            let mut open = match BATCH.with(|b| b.borrow_mut().open.take()) {
+                Some(open) => open,
+                None => {
+                    let commands = dev.queue.commandBuffer().ok_or_else(no_queue)?;
+                    let encoder = commands.computeCommandEncoder().ok_or_else(no_queue)?;
+                    OpenBatch {
+                        commands,
+                        encoder,
+                        keep: vec![],
+                        kernels: vec![],
+                    }
+                }
+            };
+            // SAFETY: as `encode`'s; the buffers stay alive in `keep` until the batch completes.
+            unsafe { self.encode(&open.encoder, &slots, launch) };
+            open.keep.extend(host.into_iter().map(|h| h.buffer));
+            open.keep.extend(empty);
+            if !open.kernels.contains(&self.kernel) {
+                open.kernels.push(self.kernel.clone());
+            }
+            BATCH.with(|b| b.borrow_mut().open = Some(open));
+            return Ok(());
+        }
+        if batched {
+            // This launch uses a copy of host memory (or a caller's Metal buffer, which is only
+            // guaranteed alive for the call): everything queued runs first, then this one alone.
+            batch_flush()?;
+        }
         let commands = dev.queue.commandBuffer().ok_or_else(no_queue)?;
         let encoder = commands.computeCommandEncoder().ok_or_else(no_queue)?;
+        // SAFETY: as `encode`'s; the buffers live until the wait below.
+        unsafe { self.encode(&encoder, &slots, launch) };
+        encoder.endEncoding();
+        commands.commit();
+        commands.waitUntilCompleted();
+        completed(&commands, &self.kernel)?;
+        for (h, b) in plan.host.iter().zip(&host) {
+            if b.staged.is_some() && h.writable {
+                let from = b.buffer.contents().as_ptr().cast::<u8>();
+                // SAFETY: the copy made by bind_host, back to where it came from.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(from.add(h.start - h.base()), h.start as *mut u8, h.end - h.start)
+                };
+            }
+        }
+        Ok(())
+    }
+
+    /// Encodes the dispatch: pipeline, buffers `slots` at their offsets, the scalar struct,
+    /// threadgroup memory, `grid` threadgroups.
+    ///
+    /// # Safety
+    /// Every buffer in `slots` must stay alive until the command buffer completes, with the
+    /// offsets inside them (checked by `run`).
+    unsafe fn encode(
+        &self,
+        encoder: &ProtocolObject<dyn MTLComputeCommandEncoder>,
+        slots: &[(&ProtocolObject<dyn MTLBuffer>, usize)],
+        launch: &CheckedLaunch<'_>,
+    ) {
         encoder.setComputePipelineState(&self.state);
         for (index, (buffer, offset)) in slots.iter().enumerate() {
             // SAFETY: index < 31 (checked by the ABI); offset is inside the buffer.
@@ -126,29 +269,6 @@ impl Pipeline {
                 depth: 1,
             },
         );
-        encoder.endEncoding();
-        commands.commit();
-        commands.waitUntilCompleted();
-        if commands.status() != MTLCommandBufferStatus::Completed {
-            let message = commands
-                .error()
-                .map(|e| e.localizedDescription().to_string())
-                .unwrap_or_else(|| format!("command buffer status {:?}", commands.status()));
-            return Err(MetalError::Execution {
-                kernel: self.kernel.clone(),
-                message,
-            });
-        }
-        for (h, b) in plan.host.iter().zip(&host) {
-            if b.staged.is_some() && h.writable {
-                let from = b.buffer.contents().as_ptr().cast::<u8>();
-                // SAFETY: the copy made by bind_host, back to where it came from.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(from.add(h.start - h.base()), h.start as *mut u8, h.end - h.start)
-                };
-            }
-        }
-        Ok(())
     }
 }
 

@@ -36,6 +36,8 @@ use objc2_metal::{
 };
 use tm_abi::{DeviceInfo, KernelAbi, MemoryStats};
 
+pub use launch::{batch_begin, batch_end, batch_flush};
+
 #[derive(Debug, thiserror::Error)]
 pub enum MetalError {
     #[error("no usable Metal device: {0}")]

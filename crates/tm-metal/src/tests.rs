@@ -137,3 +137,30 @@ fn invalid_msl_is_a_compile_error() {
         other => panic!("expected a compile error, got {:?}", other.err()),
     }
 }
+
+#[test]
+fn a_batch_completes_its_launches_in_order_at_its_end() {
+    // out = x * 2 + 0.5, then out2 = out * 2 + 0.5 reading the first launch's stores: both
+    // in place (page-aligned), queued in one command buffer, visible after batch_end.
+    let n = 1000;
+    let mut mem = Pages::new(4 * 16384);
+    for (i, v) in mem.floats(0, n).iter_mut().enumerate() {
+        *v = i as f32;
+    }
+    let abi = abi(64);
+    let p = pipeline(MSL, &abi).unwrap();
+    let scalars = [ScalarValue::Int(n as i128), ScalarValue::Float(2.0)];
+    let first = [mem.range(0, n), mem.range(16384, n)];
+    let second = [mem.range(16384, n), mem.range(2 * 16384, n)];
+    let grid = [n.div_ceil(64) as u32, 1, 1];
+    crate::batch_begin();
+    for bufs in [&first, &second] {
+        let launch = abi.check_launch(grid, bufs, &scalars).unwrap();
+        // SAFETY: the ranges lie in `mem`, alive until batch_end below.
+        unsafe { p.launch(&launch) }.unwrap();
+    }
+    crate::batch_end().unwrap();
+    for (i, v) in mem.floats(2 * 16384, n).iter().enumerate() {
+        assert_eq!(*v, (i as f32 * 2.0 + 0.5) * 2.0 + 0.5, "element {i}");
+    }
+}

@@ -44,6 +44,9 @@ extern "C" {
 #[pyclass(module = "triton_metal._core", frozen)]
 pub struct HostBuffer {
     pub range: HostRange,
+    /// The array, kept alive as long as this description of its memory (a batch of launches
+    /// holds its buffers until it completes).
+    _owner: Py<PyAny>,
 }
 
 #[pymethods]
@@ -107,7 +110,7 @@ pub fn host_buffer(obj: &Bound<'_, PyAny>) -> PyResult<Option<Py<HostBuffer>>> {
     };
     // SAFETY: releases the view obtained above, once.
     unsafe { PyBuffer_Release(view.as_mut_ptr()) };
-    Py::new(obj.py(), HostBuffer { range }).map(Some)
+    Py::new(obj.py(), HostBuffer { range, _owner: obj.clone().unbind() }).map(Some)
 }
 
 /// `(start, length)` of the bytes a strided array spans (as `_extent` in jit.py).

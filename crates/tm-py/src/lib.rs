@@ -282,11 +282,25 @@ impl Kernel {
         guarded("launching a kernel", || {
             let vals = scalar_values(scalars)?;
             let mut bufs = Vec::with_capacity(buffers.len());
+            let mut all_held = true;
             for b in buffers.iter() {
                 bufs.push(match b.cast::<host_buffer::HostBuffer>() {
                     Ok(h) => BufferArg::Host(h.get().range),
-                    Err(_) => buffer_arg(b.extract()?),
+                    Err(_) => {
+                        all_held = false;
+                        buffer_arg(b.extract()?)
+                    }
                 });
+            }
+            if BATCH_DEPTH.with(|d| d.get()) > 0 {
+                if all_held {
+                    // The arrays must outlive the queued launch: the batch holds them.
+                    BATCH_KEEP.with(|k| k.borrow_mut().push(buffers.clone().into_any().unbind()));
+                } else {
+                    // Memory given as a bare address: nothing keeps it alive, so what is
+                    // queued runs first and this launch completes before it returns.
+                    py.detach(tm_driver::batch_flush).map_err(launch_error)?;
+                }
             }
             let grid = [grid.0, grid.1, grid.2];
             py.detach(move || {
@@ -379,6 +393,34 @@ fn cpu_run_entry(
         })
         .map_err(launch_error)
     })
+}
+
+thread_local! {
+    static BATCH_DEPTH: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    static BATCH_KEEP: std::cell::RefCell<Vec<Py<PyAny>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Starts (or nests in) a batch of this thread's launches (`triton_metal.batch()`).
+#[pyfunction]
+fn batch_begin() {
+    BATCH_DEPTH.with(|d| d.set(d.get() + 1));
+    tm_driver::batch_begin();
+}
+
+/// Ends a batch; the outermost end waits for the queued launches (RuntimeError if one failed)
+/// and releases the arrays they used.
+#[pyfunction]
+fn batch_end(py: Python<'_>) -> PyResult<()> {
+    let depth = BATCH_DEPTH.with(|d| {
+        let n = d.get().saturating_sub(1);
+        d.set(n);
+        n
+    });
+    let done = py.detach(tm_driver::batch_end);
+    if depth == 0 {
+        BATCH_KEEP.with(|k| k.borrow_mut().clear());
+    }
+    done.map_err(launch_error)
 }
 
 /// Python ints and floats as the driver's scalar values.
@@ -504,6 +546,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(memory_stats, m)?)?;
     m.add_function(wrap_pyfunction!(noop, m)?)?;
     m.add_function(wrap_pyfunction!(cpu_run_entry, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_begin, m)?)?;
+    m.add_function(wrap_pyfunction!(batch_end, m)?)?;
     m.add_function(wrap_pyfunction!(dry_run, m)?)?;
     m.add_function(wrap_pyfunction!(host_buffer::host_buffer, m)?)?;
     m.add_class::<Kernel>()?;
