@@ -52,6 +52,14 @@ def test_launch_overhead_prints_the_floor_and_a_summary():
     assert lines[-1].startswith("summary: cached launch ") and "floor" in lines[-1]
 
 
+def test_mac_latency_prints_rows_for_what_is_available():
+    lines = run("mac_latency.py", "--quick", "--size", "4096")
+    assert any(line.startswith("numpy      kernel[grid] in triton_metal.batch()") for line in lines)
+    if importlib.util.find_spec("torch") is None:
+        assert "skipped torch mps: PyTorch is not installed" in lines
+    assert lines[-1].startswith("summary: best ") and "the native op" in lines[-1]
+
+
 def test_dry_run_launches_check_arguments_and_run_nothing(tmp_path):
     script = tmp_path / "dry.py"
     script.write_text(textwrap.dedent("""
