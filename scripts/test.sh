@@ -6,6 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-clang.sh
 bash scripts/venv.sh pytest ml_dtypes
+# PyTorch for the torch.compile tests (Inductor generating Triton kernels that triton_metal
+# runs): pinned, from PyPI. Its Linux wheel brings CUDA libraries and upstream Triton (about
+# 3 GB, a few minutes); TRITON_METAL_NO_TORCH=1 leaves it out and those tests are skipped.
+TORCH_VERSION=2.8.0
+if [[ "${TRITON_METAL_NO_TORCH:-0}" != 1 ]] && ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
+    echo "== pip install torch==$TORCH_VERSION =="
+    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"
+fi
 echo "== cargo check --target aarch64-apple-darwin (the Metal runtime) =="
 # No Mac here: the Apple-only crate is at least type-checked, with everything that uses it.
 if rustup target add aarch64-apple-darwin >/dev/null 2>&1; then

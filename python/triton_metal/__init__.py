@@ -13,6 +13,14 @@ from .runtime.jit import JITFunction, jit
 from .runtime.autotuner import Config, autotune, heuristics
 from .runtime.batch import batch
 from . import testing
+from . import backends, compiler, knobs, runtime
+from .compiler import compile
+from .runtime.jit import KernelInterface
+from ._alias import install_alias as _install_alias, wanted_by_environment as _wanted
+
+# TRITON_BACKEND=metal: `import triton` in this process resolves to triton_metal (even when a
+# real Triton is installed), from now on. See _alias.py for the other ways to ask for it.
+_install_alias("env")
 
 __all__ = [
     "__version__",
@@ -23,6 +31,12 @@ __all__ = [
     "heuristics",
     "batch",
     "testing",
+    "compile",
+    "knobs",
+    "backends",
+    "compiler",
+    "runtime",
+    "KernelInterface",
     "cdiv",
     "next_power_of_2",
     "language",

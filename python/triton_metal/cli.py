@@ -372,7 +372,36 @@ def _parser():
     c.add_argument("-n", "--name", help="base name of the output files (default: the kernel's name)")
     sub.add_parser("run", help="run a Triton script with `import triton` resolving to triton_metal",
                    add_help=False)
+    for name, text in (("install-alias", "make `import triton` resolve to triton_metal in this environment "
+                                         "(when no real Triton is installed, or when TRITON_BACKEND=metal)"),
+                       ("uninstall-alias", "undo install-alias")):
+        a = sub.add_parser(name, help=text)
+        a.add_argument("--site-packages", help="where to write the startup hook (default: this environment's)")
     return p
+
+
+def cmd_alias(args):
+    """install-alias / uninstall-alias: the startup hook of _alias.py in site-packages."""
+    from . import _alias
+
+    where = args.site_packages
+    if args.command == "uninstall-alias":
+        removed = _alias.uninstall_hook(where)
+        print("removed " + ", ".join(removed) if removed else "no alias was installed here")
+        return 0
+    try:
+        written = _alias.install_hook(where)
+    except OSError as e:
+        raise UsageError(f"cannot write the startup hook: {e}") from None
+    print("wrote " + ", ".join(written))
+    real = _alias._real_triton_spec(None)
+    if real is not None:
+        print(f"note: a real Triton is installed ({real.origin}); it stays what `import triton` finds "
+              "unless TRITON_BACKEND=metal is set")
+    else:
+        print("`import triton` now resolves to triton_metal in this environment "
+              "(TRITON_BACKEND=<other> turns it off for a run)")
+    return 0
 
 
 def main(argv=None):
@@ -387,6 +416,8 @@ def main(argv=None):
         parser.print_help()
         return 2
     try:
+        if args.command in ("install-alias", "uninstall-alias"):
+            return cmd_alias(args)
         return cmd_check(args) if args.command == "check" else cmd_compile(args)
     except UsageError as e:
         print(f"triton-metal {args.command}: error: {e}", file=sys.stderr)

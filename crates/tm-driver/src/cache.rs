@@ -74,18 +74,33 @@ impl KeyHasher {
         names.sort();
         for name in names {
             self.part(name.as_bytes());
-            match &s.globals[name] {
-                GlobalValue::JitFunction(callee) => {
-                    self.part(b"jit");
-                    if seen.insert(Arc::as_ptr(callee)) {
-                        self.source(callee, seen);
-                    } else {
-                        self.part(callee.name.as_bytes());
-                    }
+            self.global(&s.globals[name], seen);
+        }
+    }
+
+    fn global(&mut self, g: &GlobalValue, seen: &mut HashSet<*const KernelSource>) {
+        match g {
+            GlobalValue::JitFunction(callee) => {
+                self.part(b"jit");
+                if seen.insert(Arc::as_ptr(callee)) {
+                    self.source(callee, seen);
+                } else {
+                    self.part(callee.name.as_bytes());
                 }
-                // Every other kind is plain data whose Debug text is deterministic.
-                other => self.part(format!("{other:?}").as_bytes()),
             }
+            GlobalValue::Namespace(ns) => {
+                // Hashed by sorted attribute name: map order differs between processes.
+                self.part(b"namespace");
+                self.part(ns.name.as_bytes());
+                let mut attrs: Vec<&String> = ns.attrs.keys().collect();
+                attrs.sort();
+                for a in attrs {
+                    self.part(a.as_bytes());
+                    self.global(&ns.attrs[a], seen);
+                }
+            }
+            // Every other kind is plain data whose Debug text is deterministic.
+            other => self.part(format!("{other:?}").as_bytes()),
         }
     }
 }

@@ -22,6 +22,7 @@ fn same_val(a: &Val, b: &Val) -> bool {
         (Val::Tuple(x), Val::Tuple(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_val(p, q)),
         (Val::JitFunction(x), Val::JitFunction(y)) => Arc::ptr_eq(x, y),
         (Val::Module(x), Val::Module(y)) => x == y,
+        (Val::Namespace(x), Val::Namespace(y)) => Arc::ptr_eq(x, y),
         (Val::Builtin(x), Val::Builtin(y)) => x == y,
         _ => false,
     }

@@ -27,4 +27,4 @@ pub mod value;
 pub use diag::Diagnostic;
 pub use lower::{kernel_params, lower_kernel, ParamInfo, ParamSpec};
 pub use semantic::{computation_type, integer_promote};
-pub use value::{ConstValue, GlobalValue, KernelSource, Module};
+pub use value::{ConstValue, GlobalValue, KernelSource, Module, Namespace};

@@ -474,18 +474,8 @@ impl<'a> Lowerer<'a> {
         if let Some(v) = self.frame_ref().locals.get(name) {
             return Ok(v.clone());
         }
-        if let Some(g) = self.frame_ref().src.globals.get(name) {
-            return match g {
-                GlobalValue::Module(m) => Ok(Val::Module(*m)),
-                GlobalValue::Const(c) => Ok(Val::Const(c.clone())),
-                GlobalValue::JitFunction(k) => Ok(Val::JitFunction(k.clone())),
-                GlobalValue::Builtin(b) => crate::builtins::language_attr(b)
-                    .ok_or_else(|| self.err(range, format!("tl.{b} is not supported by triton_metal yet"))),
-                GlobalValue::Unsupported(t) => Err(self.err(
-                    range,
-                    format!("cannot use global '{name}' of type {t} inside a jit function; only tl.constexpr values, modules and @triton.jit functions"),
-                )),
-            };
+        if let Some(g) = self.frame_ref().src.globals.get(name).cloned() {
+            return self.global_val(&g, name, range);
         }
         match name {
             "range" | "min" | "max" | "len" | "int" | "float" | "bool" | "abs" | "print" => {
@@ -495,8 +485,28 @@ impl<'a> Lowerer<'a> {
         }
     }
 
+    /// The value of a global (or of a module attribute) named `name`.
+    fn global_val(&mut self, g: &GlobalValue, name: &str, range: TextRange) -> R<Val> {
+        match g {
+            GlobalValue::Module(m) => Ok(Val::Module(*m)),
+            GlobalValue::Namespace(ns) => Ok(Val::Namespace(ns.clone())),
+            GlobalValue::Const(c) => Ok(Val::Const(c.clone())),
+            GlobalValue::JitFunction(k) => Ok(Val::JitFunction(k.clone())),
+            GlobalValue::Builtin(b) => crate::builtins::language_attr(b)
+                .ok_or_else(|| self.err(range, format!("tl.{b} is not supported by triton_metal yet"))),
+            GlobalValue::Unsupported(t) => Err(self.err(
+                range,
+                format!("cannot use global '{name}' of type {t} inside a jit function; only tl.constexpr values, modules and @triton.jit functions"),
+            )),
+        }
+    }
+
     fn attribute(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
         match base {
+            Val::Namespace(ns) => match ns.attrs.get(attr) {
+                Some(g) => self.global_val(g, &format!("{}.{attr}", ns.name), range),
+                None => Err(self.err(range, format!("module '{}' has no attribute '{attr}' usable in a jit function", ns.name))),
+            },
             Val::Descriptor(d) => match attr {
                 "load" => Ok(Val::DescriptorMethod(d, "load")),
                 "store" => Ok(Val::DescriptorMethod(d, "store")),
@@ -556,7 +566,10 @@ impl<'a> Lowerer<'a> {
             Val::Const(ConstValue::DType(d)) => match attr {
                 "element_ty" => Ok(Val::Const(ConstValue::DType(d))),
                 "primitive_bitwidth" => Ok(Val::Const(ConstValue::Int(d.bits() as i128))),
-                "is_floating" | "is_int" => Err(self.err(range, format!("dtype.{attr}() is not supported yet"))),
+                _ if dtype_predicate(d, attr).is_some() => {
+                    let name = DTYPE_PREDICATES.iter().find(|p| **p == attr).copied().unwrap_or("is_floating");
+                    Ok(Val::DTypeMethod(d, name))
+                }
                 _ => Err(self.err(range, format!("dtype has no attribute '{attr}'"))),
             },
             other => Err(self.err(range, format!("a {} has no attribute '{attr}'", other.kind_name()))),
@@ -700,6 +713,12 @@ impl<'a> Lowerer<'a> {
             Val::Builtin(name) => self.call_builtin(name, None, args, c.range),
             Val::Method(recv, name) => self.call_builtin(name, Some(recv), args, c.range),
             Val::DescriptorMethod(d, name) => self.descriptor_access(&d, name, args, c.range),
+            Val::DTypeMethod(d, name) => {
+                if !args.pos.is_empty() || !args.kw.is_empty() {
+                    return Err(self.err(c.range, format!("dtype.{name}() takes no arguments")));
+                }
+                Ok(Val::Const(ConstValue::Bool(dtype_predicate(d, name).unwrap_or(false))))
+            }
             Val::JitFunction(k) => self.call_jit(k, args, c.range),
             other => Err(self.err(c.func.range(), format!("a {} is not callable in a kernel", other.kind_name()))),
         }
@@ -817,4 +836,36 @@ fn expr_kind(e: &Expr) -> &'static str {
         Expr::Await(_) | Expr::Yield(_) | Expr::YieldFrom(_) => "await/yield",
         _ => "expression",
     }
+}
+
+/// The predicate methods of `tl.dtype` (`is_floating()`, `is_int_signed()`, ...).
+const DTYPE_PREDICATES: &[&str] = &[
+    "is_floating", "is_standard_floating", "is_int", "is_int_signed", "is_int_unsigned", "is_bool", "is_ptr",
+    "is_fp8", "is_fp16", "is_bf16", "is_fp32", "is_fp64", "is_int1", "is_int8", "is_int16", "is_int32", "is_int64",
+    "is_uint8", "is_uint16", "is_uint32", "is_uint64",
+];
+
+/// The value of `d.<name>()` for a dtype predicate, or None if `name` is not one.
+fn dtype_predicate(d: DType, name: &str) -> Option<bool> {
+    Some(match name {
+        "is_floating" | "is_standard_floating" => d.is_float(),
+        "is_int" => d.is_int(),
+        "is_int_signed" => d.is_signed_int(),
+        "is_int_unsigned" => d.is_unsigned_int(),
+        "is_bool" | "is_int1" => d == DType::I1,
+        "is_ptr" | "is_fp8" => false,
+        "is_fp16" => d == DType::F16,
+        "is_bf16" => d == DType::BF16,
+        "is_fp32" => d == DType::F32,
+        "is_fp64" => d == DType::F64,
+        "is_int8" => d == DType::I8,
+        "is_int16" => d == DType::I16,
+        "is_int32" => d == DType::I32,
+        "is_int64" => d == DType::I64,
+        "is_uint8" => d == DType::U8,
+        "is_uint16" => d == DType::U16,
+        "is_uint32" => d == DType::U32,
+        "is_uint64" => d == DType::U64,
+        _ => return None,
+    })
 }

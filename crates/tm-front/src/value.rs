@@ -102,8 +102,20 @@ pub enum GlobalValue {
     Builtin(String),
     /// Another `@triton.jit` function.
     JitFunction(Arc<KernelSource>),
+    /// Any other Python module (e.g. a library's module of `@triton.jit` helpers): the
+    /// attributes the kernel may read, each resolved like a global.
+    Namespace(Arc<Namespace>),
     /// Anything else; the string names its Python type, for the error message.
     Unsupported(String),
+}
+
+/// A Python module other than triton's own, as the kernel sees it.
+#[derive(Clone, Debug)]
+pub struct Namespace {
+    /// The module's name (`torch._inductor.runtime.triton_helpers`), for messages.
+    pub name: String,
+    /// Its attributes named in the kernel's code, by name.
+    pub attrs: HashMap<String, GlobalValue>,
 }
 
 /// Source of one `@triton.jit` function and the globals its body refers to.
@@ -127,6 +139,8 @@ pub enum Val {
     Tensor(ValueId),
     Const(ConstValue),
     Module(Module),
+    /// A module of helpers (see [`GlobalValue::Namespace`]).
+    Namespace(Arc<Namespace>),
     /// A function or attribute of a module, e.g. `tl.load` is `Builtin("load")`.
     Builtin(&'static str),
     /// A method bound to a tensor, e.g. `x.to`.
@@ -138,6 +152,8 @@ pub enum Val {
     Descriptor(Arc<Descriptor>),
     /// A method bound to a descriptor (`desc.load`, `desc.store`).
     DescriptorMethod(Arc<Descriptor>, &'static str),
+    /// A predicate method bound to a dtype (`x.dtype.is_floating`).
+    DTypeMethod(tm_ir::DType, &'static str),
     /// A block pointer (`tl.make_block_ptr`, moved by `tl.advance`).
     BlockPtr(Arc<BlockPtr>),
 }
@@ -164,13 +180,13 @@ impl Val {
         match self {
             Val::Tensor(_) => "tensor",
             Val::Const(c) => c.type_name(),
-            Val::Module(_) => "module",
+            Val::Module(_) | Val::Namespace(_) => "module",
             Val::Builtin(_) => "builtin function",
             Val::Method(..) => "method",
             Val::JitFunction(_) => "jit function",
             Val::Tuple(_) => "tuple",
             Val::Descriptor(_) => "tensor descriptor",
-            Val::DescriptorMethod(..) => "method",
+            Val::DescriptorMethod(..) | Val::DTypeMethod(..) => "method",
             Val::BlockPtr(_) => "block pointer",
         }
     }

@@ -11,7 +11,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use tm_abi::entry::{Builtin, EntryParam};
 use tm_abi::{BufferArg, HostRange, ScalarValue};
-use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, ParamSpec};
+use tm_driver::tm_front::{ConstValue, GlobalValue, KernelSource, Module, Namespace, ParamSpec};
 use tm_driver::{CompileError, CompileRequest, CompiledKernel, LaunchError};
 use tm_ir::DType;
 
@@ -73,6 +73,11 @@ fn dtype_of(s: &str) -> PyResult<DType> {
 fn kernel_source(t: &Bound<'_, PyTuple>) -> PyResult<KernelSource> {
     let (name, source, filename, first_line, col_offset, globals): (String, String, String, u32, u32, Bound<'_, PyDict>) =
         t.extract()?;
+    Ok(KernelSource { name, source, filename, first_line, col_offset, globals: globals_of(&globals)? })
+}
+
+/// Globals (or a module's attributes) described by the Python side as `{name: (kind, payload)}`.
+fn globals_of(globals: &Bound<'_, PyDict>) -> PyResult<HashMap<String, GlobalValue>> {
     let mut g = HashMap::new();
     for (k, v) in globals.iter() {
         let k: String = k.extract()?;
@@ -80,6 +85,10 @@ fn kernel_source(t: &Bound<'_, PyTuple>) -> PyResult<KernelSource> {
         let kind: String = v.get_item(0)?.extract()?;
         let payload = v.get_item(1)?;
         let gv = match kind.as_str() {
+            "namespace" => {
+                let (name, attrs): (String, Bound<'_, PyDict>) = payload.extract()?;
+                GlobalValue::Namespace(Arc::new(Namespace { name, attrs: globals_of(&attrs)? }))
+            }
             "module" => GlobalValue::Module(match payload.extract::<String>()?.as_str() {
                 "triton" => Module::Triton,
                 "triton.language.math" => Module::Math,
@@ -95,7 +104,7 @@ fn kernel_source(t: &Bound<'_, PyTuple>) -> PyResult<KernelSource> {
         };
         g.insert(k, gv);
     }
-    Ok(KernelSource { name, source, filename, first_line, col_offset, globals: g })
+    Ok(g)
 }
 
 fn param_spec(t: &Bound<'_, PyAny>) -> PyResult<ParamSpec> {

@@ -26,6 +26,9 @@ from .core import _device_only_functions
 
 globals().update(_device_only_functions())
 
+from .core import tensor, pointer_type  # noqa: E402  (classes, after the device functions)
+from . import core, extra, math, standard  # noqa: E402,F401
+
 __all__ = [
     "constexpr",
     "dtype",
@@ -42,4 +45,6 @@ __all__ = [
     "bfloat16",
     "float32",
     "float64",
+    "tensor",
+    "pointer_type",
 ] + sorted(_device_only_functions())

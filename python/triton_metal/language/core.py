@@ -87,3 +87,36 @@ def _device_only_functions():
     from .._core import language_functions
 
     return {name: make(name) for name in language_functions() if name not in ("constexpr",)}
+
+
+class tensor:
+    """The type of block values inside a jit function (for annotations: ``x: tl.tensor``)."""
+
+    def __init__(self, *args, **kwargs):
+        raise RuntimeError("tl.tensor values exist only inside a @triton.jit function")
+
+
+class pointer_type:
+    """``tl.pointer_type(tl.float32)``: the type of a pointer to elements of a dtype."""
+
+    def __init__(self, element_ty, address_space=1, const=False):
+        self.element_ty = element_ty
+        self.address_space = address_space
+        self.const = const
+
+    def __repr__(self):
+        return f"pointer<{self.element_ty!r}>"
+
+    def __eq__(self, other):
+        return isinstance(other, pointer_type) and other.element_ty == self.element_ty
+
+    def __hash__(self):
+        return hash(("tl.pointer_type", self.element_ty))
+
+
+def _unwrap_if_constexpr(o):
+    return o.value if isinstance(o, constexpr) else o
+
+
+# `tl.core.X` names the same device functions as `tl.X` (libraries inspect `tl.core.view`).
+globals().update({k: v for k, v in _device_only_functions().items() if k not in globals()})

@@ -16,19 +16,11 @@ Triton's own entry points work too: ``get_current_device``, ``get_current_stream
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from .. import _core
+from ..backends.compiler import GPUTarget
+from ..backends.driver import DriverBase
 
-__all__ = ["ActiveDriver", "GPUTarget", "MPSDriver", "MemoryPool", "reset_active", "set_active"]  # and `active`
-
-
-class GPUTarget(NamedTuple):
-    """What kernels are compiled for, as Triton's ``GPUTarget(backend, arch, warp_size)``."""
-
-    backend: str
-    arch: str
-    warp_size: int
+__all__ = ["ActiveDriver", "GPUTarget", "MPSDriver", "MemoryPool", "driver", "reset_active", "set_active"]  # and `active`
 
 
 class _Utils:
@@ -72,7 +64,7 @@ def _core_count(d):
     return _GPU_CORES.get(name) or _GPU_CORES.get(d.chip, 10)
 
 
-class ActiveDriver:
+class ActiveDriver(DriverBase):
     """The runtime kernels launch on: ``"metal"`` (the GPU of a Mac) or ``"cpu"`` (the CPU
     executor, which runs the same Metal code on other hosts)."""
 
@@ -153,8 +145,21 @@ class ActiveDriver:
         works on the caller's arrays and allocates none."""
         return MemoryPool()
 
-    def is_active(self):
+    @classmethod
+    def is_active(cls):
+        """Whether this runtime can run kernels here (a Metal GPU on a Mac, the CPU
+        executor elsewhere)."""
+        try:
+            _core.device_info()
+        except RuntimeError:
+            return False
         return True
+
+    def get_device_interface(self):
+        """The torch device module kernels' tensors live on (``torch.mps`` or ``torch.cpu``)."""
+        import torch
+
+        return torch.mps if self.backend == "metal" else torch.cpu
 
     def get_current_device(self):
         return 0
@@ -224,3 +229,24 @@ def __getattr__(name):
             _active = ActiveDriver()
         return _active
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _DriverConfig:
+    """``triton.runtime.driver.driver``: the active driver, settable."""
+
+    @property
+    def active(self):
+        return __getattr__("active")
+
+    @property
+    def default(self):
+        return __getattr__("active")
+
+    def set_active(self, drv):
+        set_active(drv)
+
+    def reset_active(self):
+        reset_active()
+
+
+driver = _DriverConfig()

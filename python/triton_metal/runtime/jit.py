@@ -196,19 +196,30 @@ def _int_dtype(v: int) -> str:
     raise ValueError(f"integer argument {v} does not fit in 64 bits")
 
 
-def _describe_global(value, seen):
-    """How the Rust front end should see a global name used by a kernel."""
+def _describe_global(value, seen, names=()):
+    """How the Rust front end should see a global name used by a kernel. `names` are the
+    names the kernel's code uses (for modules: the attributes it may read)."""
     import triton_metal
 
     if isinstance(value, types.ModuleType):
         name = value.__name__
         if name in ("triton_metal", "triton"):
             return ("module", "triton")
-        if name in ("triton_metal.language", "triton.language"):
+        if name in ("triton_metal.language", "triton.language", "triton_metal.language.core", "triton.language.core",
+                    "triton_metal.language.standard", "triton.language.standard"):
             return ("module", "triton.language")
         if name.endswith(".math") or name.endswith("libdevice"):
             return ("module", "triton.language.math")
-        return ("unsupported", f"module {name}")
+        if name.startswith(("triton.", "triton_metal.")):
+            return ("unsupported", f"module {name}")
+        # Another module (a library's helpers, e.g. Inductor's triton_helpers): the
+        # attributes the kernel's code names, each described like a global.
+        attrs = {}
+        for a in names:
+            if a in value.__dict__:
+                v = value.__dict__[a]
+                attrs[a] = _describe_global(v, seen, names) if not isinstance(v, types.ModuleType) else _describe_global(v, seen, ())
+        return ("namespace", (name, attrs))
     if isinstance(value, JITFunction):
         if id(value) in seen:
             return ("unsupported", "recursive jit function")
@@ -248,6 +259,13 @@ class JITFunction:
         self._first_line = first_line
         self._filename = inspect.getsourcefile(fn) or "<unknown>"
         self.signature = inspect.signature(fn)
+        self.src = self._src  # Triton's name for the source (libraries log it)
+        self.__globals__ = fn.__globals__
+        self.used_global_vals = {}
+        self.repr = (lambda _: fn.__name__) if repr is None else repr
+        self.launch_metadata = launch_metadata
+        self.debug = debug
+        self.noinline = noinline
         params = _core.kernel_params(self._source_tuple(frozenset(), with_globals=False))
         self.arg_names = [p for p, _ in params]
         self.constexprs = [i for i, (_, c) in enumerate(params) if c]
@@ -260,6 +278,7 @@ class JITFunction:
         self._fast_launch = self._with_grid = None  # made at the first launch
         self.cache = {}
         _config.FUNCTIONS.add(self)
+        self.params = [_Param(i, n, c) for i, (n, c) in enumerate(params)]
 
     def _make_fast_path(self):
         """Generates the launch fast path (launcher.py; a millisecond or so, so not before
@@ -293,6 +312,12 @@ class JITFunction:
             self._collect_globals(seen) if with_globals else {},
         )
 
+    def _compile_source(self):
+        """The source tuple the core compiles (globals collected at the first compile)."""
+        if self._globals is None:
+            self._globals = self._source_tuple(frozenset({id(self)}))
+        return self._globals
+
     def _collect_globals(self, seen):
         fn = self.fn
         scope = dict(fn.__globals__)
@@ -303,9 +328,10 @@ class JITFunction:
                 except ValueError:
                     pass
         out = {}
-        for name in _code_names(fn.__code__):
+        names = _code_names(fn.__code__)
+        for name in names:
             if name in scope:
-                out[name] = _describe_global(scope[name], seen)
+                out[name] = _describe_global(scope[name], seen, names)
             elif not hasattr(builtins, name):
                 continue
         return out
@@ -405,9 +431,7 @@ class JITFunction:
         key, specs, buffers, scalars = self._specialize(arguments)
         kernel = self.cache.get((key, num_warps))
         if kernel is None:
-            if self._globals is None:
-                self._globals = self._source_tuple(frozenset({id(self)}))
-            kernel = _core.compile(self._globals, specs, num_warps)
+            kernel = _core.compile(self._compile_source(), specs, num_warps)
             self.cache[(key, num_warps)] = kernel
         _config.check_limits(kernel, self.__name__)
         if warmup:
@@ -478,6 +502,19 @@ class JITFunction:
         return f"JITFunction({self.__module__}:{self.__name__})"
 
 
+class _Param:
+    """One parameter of a jit function (Triton's ``KernelParam``)."""
+
+    def __init__(self, num, name, is_constexpr):
+        self.num = num
+        self.name = name
+        self.is_constexpr = is_constexpr
+        self.do_not_specialize = False
+
+    def __repr__(self):
+        return f"KernelParam({self.num}, {self.name!r}, constexpr={self.is_constexpr})"
+
+
 class _WarmupArray:
     """Stands for an array of one dtype in ``warmup``: address 0 (so 16-byte aligned), no data."""
 
@@ -529,3 +566,6 @@ def jit(fn=None, **kwargs):
     if fn is None:
         return lambda f: JITFunction(f, **kwargs)
     return JITFunction(fn, **kwargs)
+
+
+from .autotuner import KernelInterface  # noqa: E402  (Triton exports it from runtime.jit)
