@@ -183,6 +183,22 @@ def test_mlx_call_init_value_for_accumulating_kernels(mx):
     np.testing.assert_array_equal(np.asarray(bins), np.bincount(x, minlength=6))
 
 
+@triton.jit
+def scale_in_place(x_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 2, mask=offs < n)
+
+
+def test_mlx_call_refuses_read_and_written_pointers_without_init(mx):
+    a = mx.array(np.ones(16, np.float32))
+    with pytest.raises(ValueError, match=r"reads as well as writes \['x_ptr'\]"):
+        tmx.call(scale_in_place, a, 16, BLOCK=16, grid=(1,))
+    x = np.ones(16, np.float32)
+    k = scale_in_place[(1,)](x, 16, BLOCK=16)  # the in-place launch
+    assert k.read == [True] and k.written == [True] and x[0] == 2
+    assert add_kernel.warmup(tl.float32, tl.float32, tl.float32, 16, BLOCK=16).read == [True, True, False]
+
+
 def test_mlx_small_inputs_stay_device_pointers(mx):
     x = np.arange(3, dtype=np.float32)
     out = tmx.call(add_kernel, mx.array(x), mx.array(x), mx.array(np.zeros(3, np.float32)), 3, BLOCK=16, grid=(1,))

@@ -21,7 +21,9 @@ its arrays and waits):
 
 - a written pointer's new array starts uninitialised, as ``metal_kernel`` outputs do, unless
   ``init=`` gives a value for every element (``init=0`` for a kernel accumulating with
-  atomics); a kernel that reads what it writes (``x += ...``) needs the in-place launch;
+  atomics); a kernel that reads a pointer it writes (``x += ...``) is refused without
+  ``init=`` (the compiler records which pointers are read and written): it needs the
+  in-place launch;
 - arrays are passed row-contiguous (MLX copies other views first), so strides the kernel
   receives should be those of a contiguous array;
 - pointer arguments are specialised as aligned to their element size only (MLX may bind an
@@ -156,6 +158,14 @@ def call(kernel, *args, grid, outputs=None, init=None, stream=None, **kwargs):
         wanted = written
     if not written:
         raise ValueError(f"kernel '{kname}' writes no pointer argument, so there is nothing for it to return")
+    read = compiled.read
+    rmw = [names[slot] for _, slot in form["outputs"] if read[slot]]
+    if rmw and init is None:
+        raise ValueError(
+            f"kernel '{kname}' reads as well as writes {rmw}; in the functional form a written pointer is a new "
+            "array, which starts uninitialised: pass init= (the value every element starts with, such as 0 for "
+            "atomic accumulation), or use the in-place launch kernel[grid](...)"
+        )
     dtypes = compiled.scalar_dtypes
     inputs = []
     for _, kind, index in form["inputs"]:

@@ -204,6 +204,7 @@ mod tests {
             .map(|i| BufferParam {
                 name: format!("p{i}"),
                 dtype: DType::F32,
+                read: true,
                 written: true,
             })
             .collect();
@@ -282,6 +283,7 @@ mod tests {
                 .map(|i| BufferParam {
                     name: format!("p{i}"),
                     dtype: DType::F32,
+                    read: true,
                     written: true,
                 })
                 .collect()

@@ -45,6 +45,9 @@ pub struct BufferParam {
     pub name: String,
     /// Element type the kernel addresses the buffer with.
     pub dtype: DType,
+    /// Whether the kernel may read through it (a load or atomic through this argument, or
+    /// through a pointer whose argument is not known).
+    pub read: bool,
     /// Whether the kernel may write through it (a store or atomic through this argument, or
     /// through a pointer whose argument is not known). Read-only buffers can be inputs of
     /// frameworks whose kernels take them `const` (MLX).
@@ -327,7 +330,7 @@ mod tests {
 
     #[test]
     fn buffer_slots_are_limited() {
-        let bufs = (0..31).map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32, written: true }).collect();
+        let bufs = (0..31).map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32, read: true, written: true }).collect();
         let err = KernelAbi::new("k".into(), bufs, vec![("n".into(), DType::I32)], vec![], 32, 0, false);
         assert_eq!(err.unwrap_err(), AbiError::TooManyBuffers(31));
     }

@@ -29,6 +29,7 @@ kernel void cache_probe(
         vec![BufferParam {
             name: "p".into(),
             dtype: DType::I32,
+            read: true,
             written: true,
         }],
         vec![],

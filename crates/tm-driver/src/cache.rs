@@ -300,6 +300,7 @@ pub fn encode(a: &Artifacts) -> Vec<u8> {
     for b in &abi.buffers {
         w.str(&b.name);
         w.str(b.dtype.triton_name());
+        w.u32(u32::from(b.read));
         w.u32(u32::from(b.written));
     }
     w.u32(abi.scalars.len() as u32);
@@ -346,6 +347,7 @@ pub fn decode(bytes: &[u8]) -> Option<Artifacts> {
         buffers.push(BufferParam {
             name: r.str()?,
             dtype: r.dtype()?,
+            read: r.u32()? != 0,
             written: r.u32()? != 0,
         });
     }
@@ -396,6 +398,7 @@ mod tests {
             vec![BufferParam {
                 name: "x_ptr".into(),
                 dtype: DType::F32,
+                read: true,
                 written: true,
             }],
             vec![("n".into(), DType::I32), ("scale".into(), DType::F16)],

@@ -35,6 +35,7 @@ fn abi(threads: u32) -> KernelAbi {
     let buf = |name: &str| BufferParam {
         name: name.into(),
         dtype: DType::F32,
+        read: true,
         written: true,
     };
     let scalars = vec![("n".to_string(), DType::I32), ("a".to_string(), DType::F32)];

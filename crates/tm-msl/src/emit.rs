@@ -139,14 +139,14 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
     let mut buffers = vec![];
     let mut scalars = vec![];
     let mut arg_slots = vec![];
-    let written = crate::memory::written_args(f);
+    let (read, written) = crate::memory::accessed_args(f);
     for (i, a) in f.args.iter().enumerate() {
         let ident = arg_ident(&a.name, i);
         match f.ty(a.value).elem {
             Elem::Ptr(d) => {
                 tname(d, Loc::default())?;
                 arg_slots.push(ParamSlot::Buffer(buffers.len()));
-                buffers.push(BufferParam { name: a.name.clone(), dtype: d, written: written[i] });
+                buffers.push(BufferParam { name: a.name.clone(), dtype: d, read: read[i], written: written[i] });
                 em.reprs.insert(a.value, Repr::Scalar(ident));
             }
             Elem::Scalar(d) => {

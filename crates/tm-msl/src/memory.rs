@@ -157,33 +157,40 @@ fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
     }
 }
 
-/// For each of the kernel's arguments (IR order): whether a store or atomic may write through
-/// it. A write through a pointer whose argument is not known marks every pointer argument.
-pub(crate) fn written_args(f: &Func) -> Vec<bool> {
+/// For each of the kernel's arguments (IR order): whether a load or atomic may read through
+/// it, and whether a store or atomic may write through it. An access through a pointer whose
+/// argument is not known marks every pointer argument.
+pub(crate) fn accessed_args(f: &Func) -> (Vec<bool>, Vec<bool>) {
+    let is_ptr = |a: &tm_ir::Arg| matches!(f.ty(a.value).elem, Elem::Ptr(_));
+    // `buffer_slot` numbers pointer arguments in order.
+    let ptr_args: Vec<usize> = f.args.iter().enumerate().filter(|(_, a)| is_ptr(a)).map(|(i, _)| i).collect();
+    let mut read = vec![false; f.args.len()];
     let mut written = vec![false; f.args.len()];
-    let mut unknown = false;
+    let (mut read_unknown, mut written_unknown) = (false, false);
     f.walk(|id| {
         let op = f.op(id);
-        if matches!(op.kind, OpKind::Store { .. } | OpKind::AtomicRmw { .. } | OpKind::AtomicCas) {
-            match op.operands.first().and_then(|&p| buffer_slot(f, p)) {
-                Some(slot) => {
-                    // `buffer_slot` numbers pointer arguments in order.
-                    if let Some(i) = f.args.iter().enumerate().filter(|(_, a)| matches!(f.ty(a.value).elem, Elem::Ptr(_))).nth(slot).map(|(i, _)| i) {
-                        written[i] = true;
-                    } else {
-                        unknown = true;
-                    }
-                }
-                None => unknown = true,
+        let (r, w) = match op.kind {
+            OpKind::Load { .. } => (true, false),
+            OpKind::Store { .. } => (false, true),
+            OpKind::AtomicRmw { .. } | OpKind::AtomicCas => (true, true),
+            _ => return,
+        };
+        match op.operands.first().and_then(|&p| buffer_slot(f, p)).and_then(|s| ptr_args.get(s)) {
+            Some(&i) => {
+                read[i] |= r;
+                written[i] |= w;
+            }
+            None => {
+                read_unknown |= r;
+                written_unknown |= w;
             }
         }
     });
-    if unknown {
-        for (w, a) in written.iter_mut().zip(&f.args) {
-            *w |= matches!(f.ty(a.value).elem, Elem::Ptr(_));
-        }
+    for &i in &ptr_args {
+        read[i] |= read_unknown;
+        written[i] |= written_unknown;
     }
-    written
+    (read, written)
 }
 
 impl Emitter<'_> {

@@ -275,7 +275,7 @@ mod tests {
 
     fn abi(buffers: usize, scalars: usize, smem: u32) -> KernelAbi {
         let bufs = (0..buffers)
-            .map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32, written: i == 0 })
+            .map(|i| BufferParam { name: format!("p{i}"), dtype: DType::F32, read: true, written: i == 0 })
             .collect();
         let sc = (0..scalars).map(|j| (format!("n{j}"), DType::I32)).collect();
         let params = (0..buffers).map(ParamSlot::Buffer).chain((0..scalars).map(ParamSlot::Scalar)).collect();

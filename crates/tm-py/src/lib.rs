@@ -228,6 +228,12 @@ impl Kernel {
         self.inner.abi.buffers.iter().map(|b| b.written).collect()
     }
 
+    /// For each pointer argument: whether the kernel may read through it.
+    #[getter]
+    fn read(&self) -> Vec<bool> {
+        self.inner.abi.buffers.iter().map(|b| b.read).collect()
+    }
+
     /// The kernel as `torch.mps.compile_shader` launches it: a dict with `msl`, `entry`,
     /// `threads_per_threadgroup`, `threadgroup_bytes`, `params` (the entry's parameters, as
     /// `cpu_run_entry` takes them) and `args_size`. ValueError when it cannot have that form.
@@ -376,7 +382,7 @@ fn cpu_run_entry(
         let params = params.iter().map(|p| entry_param(&p)).collect::<PyResult<Vec<_>>>()?;
         let types = buffer_types
             .iter()
-            .map(|(n, d)| Ok(tm_abi::BufferParam { name: n.clone(), dtype: dtype_of(d)?, written: true }))
+            .map(|(n, d)| Ok(tm_abi::BufferParam { name: n.clone(), dtype: dtype_of(d)?, read: true, written: true }))
             .collect::<PyResult<Vec<_>>>()?;
         let scalars = scalar_dtypes.iter().map(|d| dtype_of(d)).collect::<PyResult<Vec<_>>>()?;
         let ranges: Vec<HostRange> = buffers

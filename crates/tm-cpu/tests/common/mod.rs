@@ -39,6 +39,7 @@ pub fn abi(
         .map(|(i, d)| BufferParam {
             name: format!("p{i}"),
             dtype: *d,
+            read: true,
             written: true,
         })
         .collect();
