@@ -199,6 +199,23 @@ def test_mlx_call_refuses_read_and_written_pointers_without_init(mx):
     assert add_kernel.warmup(tl.float32, tl.float32, tl.float32, 16, BLOCK=16).read == [True, True, False]
 
 
+@triton.jit
+def gather_rows(out_ptr, idx_ptr, table_ptr, n, D: tl.constexpr):
+    # The written pointer comes first: MLX's buffer order (inputs, then outputs) differs
+    # from the kernel's slots.
+    i = tl.program_id(0)
+    row = tl.load(idx_ptr + i)
+    tl.store(out_ptr + i * D + tl.arange(0, D), tl.load(table_ptr + row * D + tl.arange(0, D)))
+
+
+def test_mlx_buffer_order_differs_from_the_kernels(mx):
+    table = np.random.default_rng(5).standard_normal((50, 32)).astype(np.float32)
+    idx = np.array([3, 49, 0, 7, 7, 12], np.int32)
+    out = tmx.call(gather_rows, mx.array(np.zeros((6, 32), np.float32)), mx.array(idx), mx.array(table), 6, D=32,
+                   grid=(6,))
+    np.testing.assert_array_equal(np.asarray(out), table[idx])
+
+
 def test_mlx_small_inputs_stay_device_pointers(mx):
     x = np.arange(3, dtype=np.float32)
     out = tmx.call(add_kernel, mx.array(x), mx.array(x), mx.array(np.zeros(3, np.float32)), 3, BLOCK=16, grid=(1,))

@@ -723,6 +723,11 @@ __attribute__((noinline, cold, preserve_most)) static void* check_failed(const v
 template <class T>
 __attribute__((always_inline)) inline T* tm_chk(T* p, uint n, int kind, uint line, int slot) {
 #if TM_CPU_BOUNDS_CHECK
+#if defined(TM_CPU_ANY_SLOT) && TM_CPU_ANY_SLOT
+  // An entry point with its own signature (tm_cpu::compile_entry) may order the buffers
+  // otherwise than the kernel's slots: an access must lie inside one of the launch's buffers.
+  slot = -1;
+#endif
   // After inlining, n, slot and hence the size class are constants.
   const tm_rt::u64 a = reinterpret_cast<tm_rt::uptr>(p);
   const tm_rt::u64 bytes = tm_rt::u64(n) * sizeof(T);

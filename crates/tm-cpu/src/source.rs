@@ -103,6 +103,7 @@ pub(crate) fn entry_translation_unit(
 ) -> String {
     let mut s = String::with_capacity(msl.len() + 2048);
     let _ = writeln!(s, "#define TM_CPU_BOUNDS_CHECK {}", u8::from(bounds_check));
+    s.push_str("#define TM_CPU_ANY_SLOT 1\n");
     s.push_str("#line 1 \"kernel.metal\"\n");
     s.push_str(&rewrite_attributes(msl));
     s.push_str("\n#line 1 \"tm_cpu_wrapper.cpp\"\n");
