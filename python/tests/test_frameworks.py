@@ -11,12 +11,25 @@ import pytest
 import triton_metal as triton
 import triton_metal.language as tl
 import triton_metal.mlx as tmx
+from triton_metal import _core
 import importlib
 
 _jit = importlib.import_module("triton_metal.runtime.jit")
 _mps = importlib.import_module("triton_metal.runtime.mps")
 
 from fake_frameworks import Tensor, fake_mlx, fake_torch
+
+
+def _cpu_executor_usable():
+    try:
+        _core.cpu_compiler()
+        return True
+    except Exception:
+        return False
+
+
+# The fakes run what they receive on the CPU executor (on a Mac too, where it needs clang 17+).
+fakes = pytest.mark.skipif(not _cpu_executor_usable(), reason="the CPU executor has no usable clang++ here")
 
 
 @triton.jit
@@ -66,6 +79,7 @@ def mx(monkeypatch):
 # ---- PyTorch MPS --------------------------------------------------------------------------
 
 
+@fakes
 def test_mps_launch_is_queued_through_compile_shader_without_synchronize(torch_mps):
     torch = torch_mps()
     rng = np.random.default_rng(0)
@@ -79,6 +93,7 @@ def test_mps_launch_is_queued_through_compile_shader_without_synchronize(torch_m
     assert torch.mps.dispatches[-1] == ("add_kernel", [4 * 128, 1, 1], [128, 1, 1])
 
 
+@fakes
 def test_mps_entry_declares_threadgroup_memory_and_takes_scalars_one_by_one(torch_mps):
     torch = torch_mps()
     x = np.random.default_rng(1).standard_normal((6, 512)).astype(np.float32)
@@ -92,6 +107,7 @@ def test_mps_entry_declares_threadgroup_memory_and_takes_scalars_one_by_one(torc
     assert torch.mps.synchronize_calls == 0
 
 
+@fakes
 def test_mps_strided_views_are_bound_at_their_offset(torch_mps):
     torch_mps()
     base = np.arange(4 * 512, dtype=np.float32).reshape(4, 512)
@@ -102,6 +118,7 @@ def test_mps_strided_views_are_bound_at_their_offset(torch_mps):
     np.testing.assert_allclose(out.numpy(), base[1:3, 128:384].sum(axis=1))
 
 
+@fakes
 def test_mps_without_compile_shader_falls_back_with_one_warning(torch_mps):
     torch = torch_mps(compile_shader=False)
     tx = Tensor.from_numpy(np.ones(16, np.float32))
@@ -115,6 +132,7 @@ def test_mps_without_compile_shader_falls_back_with_one_warning(torch_mps):
             add_kernel[(1,)](tx, tx, tx, 16, BLOCK=16)
 
 
+@fakes
 def test_mps_bad_inputs_are_refused_before_anything_is_queued(torch_mps):
     torch = torch_mps()
     a = Tensor.from_numpy(np.ones(16, np.float32))
@@ -134,6 +152,7 @@ def test_mps_bad_inputs_are_refused_before_anything_is_queued(torch_mps):
     assert torch.mps.dispatches == [] and torch.mps.synchronize_calls == 0
 
 
+@pytest.mark.skipif(_jit._ON_METAL, reason="MPS tensors are refused only where there is no Metal")
 def test_mps_on_linux_is_refused():
     import types
 
@@ -153,6 +172,7 @@ def test_mps_on_linux_is_refused():
 # ---- MLX ----------------------------------------------------------------------------------
 
 
+@fakes
 def test_mlx_call_is_lazy_and_returns_new_arrays(mx):
     rng = np.random.default_rng(2)
     x, y = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
@@ -169,6 +189,7 @@ def test_mlx_call_is_lazy_and_returns_new_arrays(mx):
     assert "const constant int32_t& tm_s0 [[buffer(2)]]" in msl
 
 
+@fakes
 def test_mlx_call_with_threadgroup_memory_and_grid_callable(mx):
     x = np.random.default_rng(3).standard_normal((5, 256)).astype(np.float32)
     out = tmx.call(scaled_row_sum, mx.array(x), mx.array(np.zeros(5, np.float32)), 256, 2.0, N=256,
@@ -177,6 +198,7 @@ def test_mlx_call_with_threadgroup_memory_and_grid_callable(mx):
     assert "TM_THREADGROUP_STORAGE(tm_smem" in mx.kernels_built[-1]
 
 
+@fakes
 def test_mlx_call_init_value_for_accumulating_kernels(mx):
     x = np.random.default_rng(4).integers(0, 6, 300).astype(np.int32)
     bins = tmx.call(histogram, mx.array(x), mx.array(np.zeros(6, np.int32)), 300, BLOCK=128, grid=(3,), init=0)
@@ -189,6 +211,7 @@ def scale_in_place(x_ptr, n, BLOCK: tl.constexpr):
     tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=offs < n) * 2, mask=offs < n)
 
 
+@fakes
 def test_mlx_call_refuses_read_and_written_pointers_without_init(mx):
     a = mx.array(np.ones(16, np.float32))
     with pytest.raises(ValueError, match=r"reads as well as writes \['x_ptr'\]"):
@@ -208,6 +231,7 @@ def gather_rows(out_ptr, idx_ptr, table_ptr, n, D: tl.constexpr):
     tl.store(out_ptr + i * D + tl.arange(0, D), tl.load(table_ptr + row * D + tl.arange(0, D)))
 
 
+@fakes
 def test_mlx_buffer_order_differs_from_the_kernels(mx):
     table = np.random.default_rng(5).standard_normal((50, 32)).astype(np.float32)
     idx = np.array([3, 49, 0, 7, 7, 12], np.int32)
@@ -216,12 +240,14 @@ def test_mlx_buffer_order_differs_from_the_kernels(mx):
     np.testing.assert_array_equal(np.asarray(out), table[idx])
 
 
+@fakes
 def test_mlx_small_inputs_stay_device_pointers(mx):
     x = np.arange(3, dtype=np.float32)
     out = tmx.call(add_kernel, mx.array(x), mx.array(x), mx.array(np.zeros(3, np.float32)), 3, BLOCK=16, grid=(1,))
     np.testing.assert_array_equal(np.asarray(out), 2 * x)
 
 
+@fakes
 def test_mlx_call_bad_inputs(mx):
     a = mx.array(np.ones(16, np.float32))
     with pytest.raises(ValueError, match="not on the GPU"):
@@ -235,3 +261,34 @@ def test_mlx_call_bad_inputs(mx):
     assert mx.kernels_built == []
     out = tmx.call(add_kernel, a, a, a, 16, BLOCK=16, grid=(1,), stream=mx.Stream(mx.Device(mx.gpu)))
     np.testing.assert_array_equal(np.asarray(out), 2)
+
+
+# ---- the real frameworks (on a Mac: scripts/mac-smoke-test --with-torch --with-mlx) ---------
+
+
+def test_real_torch_mps_launch_matches_torch():
+    torch = pytest.importorskip("torch")
+    if not (_jit._ON_METAL and torch.backends.mps.is_available()):
+        pytest.skip("needs PyTorch with an MPS device (a Mac)")
+    x, y = torch.rand(5000, device="mps"), torch.rand(5000, device="mps")
+    out = torch.empty_like(x)
+    add_kernel[(triton.cdiv(5000, 1024),)](x, y, out, 5000, BLOCK=1024)
+    z = out * 2  # ordered after the kernel by PyTorch's stream, with no synchronize of ours
+    torch.testing.assert_close(z, (x + y) * 2)
+    rows = torch.rand(6, 512, device="mps")
+    sums = torch.empty(6, device="mps")
+    scaled_row_sum[(6,)](rows, sums, 512, 0.5, N=512)
+    torch.testing.assert_close(sums, rows.sum(dim=1) * 0.5, rtol=1e-5, atol=1e-4)
+
+
+def test_real_mlx_call_matches_mlx():
+    mx_real = pytest.importorskip("mlx.core")
+    if not (hasattr(mx_real, "fast") and hasattr(mx_real.fast, "metal_kernel") and mx_real.metal.is_available()):
+        pytest.skip("needs MLX with Metal (a Mac)")
+    x, y = mx_real.random.uniform(shape=(5000,)), mx_real.random.uniform(shape=(5000,))
+    z = tmx.call(add_kernel, x, y, x, 5000, BLOCK=1024, grid=(5,))
+    f = mx_real.compile(lambda a, b: tmx.call(add_kernel, a, b, a, 5000, BLOCK=1024, grid=(5,)) * 2)
+    assert mx_real.allclose(z, x + y).item() and mx_real.allclose(f(x, y), (x + y) * 2).item()
+    rows = mx_real.random.uniform(shape=(6, 512))
+    sums = tmx.call(scaled_row_sum, rows, mx_real.zeros((6,)), 512, 0.5, N=512, grid=(6,))
+    assert mx_real.allclose(sums, rows.sum(axis=1) * 0.5, rtol=1e-5, atol=1e-4).item()

@@ -29,6 +29,9 @@ its arrays and waits):
 - pointer arguments are specialised as aligned to their element size only (MLX may bind an
   array at an offset in its buffer).
 
+MLX compiles the kernel with its own options (its math mode and MSL version), which may
+differ from triton_metal's runtime (safe math, the newest MSL the OS has).
+
 Errors come before anything is queued: arguments that are not MLX arrays, a stream or device
 that is not the GPU (``metal_kernel`` runs only there), an ``outputs=`` list that does not
 name exactly the written pointers, a grid MLX cannot dispatch.

@@ -12,6 +12,10 @@ Where that API is missing (PyTorch before 2.6), or a kernel cannot take that for
 fall back to triton_metal's own command queue after ``torch.mps.synchronize()`` (correct,
 but a full GPU round trip per launch), with a one-time warning.
 
+PyTorch compiles the library itself: with safe math (IEEE results, as triton_metal's own
+runtime) unless ``PYTORCH_MPS_FAST_MATH=1``, and with the MSL version PyTorch chooses for the
+OS (3.0 before macOS 14, so no bfloat there).
+
 Everything is checked before anything is queued: every pointer argument must then be an MPS
 tensor (no host arrays or tensors of other devices mixed in); tensors whose memory is not
 what they show (conjugate or negative views) and tensors written by the kernel whose elements
