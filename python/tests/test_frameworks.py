@@ -85,11 +85,20 @@ def test_mps_launch_is_queued_through_compile_shader_without_synchronize(torch_m
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal(1000).astype(np.float32), rng.standard_normal(1000).astype(np.float32)
     tx, ty, tout = Tensor.from_numpy(x), Tensor.from_numpy(y), Tensor.from_numpy(np.zeros(1000, np.float32))
+    add_kernel._fast.clear()
     for _ in range(2):
         add_kernel[(4,)](tx, ty, tout, 1000, BLOCK=256)
     np.testing.assert_array_equal(tout.numpy(), x + y)
     assert torch.mps.synchronize_calls == 0
     assert len(torch.mps.compiled) == 1  # one library per compiled kernel
+    assert len(torch.mps.dispatches) == 2
+    # The second launch took the launch fast path: its table holds the MPS launcher.
+    assert [type(k).__name__ for k in add_kernel._fast.values()] == ["_MPSLaunch"]
+    # CPU tensors of the same dtype are not MPS launches (another key); they are host memory.
+    cx, cy, cout = (Tensor.from_numpy(a, device="cpu") for a in (x, y, np.zeros(1000, np.float32)))
+    with pytest.raises(TypeError, match="host memory"):
+        add_kernel[(4,)](tx, cy, tout, 1000, BLOCK=256)
+    assert len(torch.mps.dispatches) == 2
     assert torch.mps.dispatches[-1] == ("add_kernel", [4 * 128, 1, 1], [128, 1, 1])
 
 

@@ -443,10 +443,11 @@ class JITFunction:
             grid = grid(meta)
         grid = _normalize_grid(grid, self.__name__)
         if buffers and _mps.MPSArg in map(type, buffers):
-            if _mps.launch(kernel, self.__name__, grid, buffers, scalars):
-                return kernel  # queued on PyTorch's stream; never cached for the fast path
-            sys.modules["torch"].mps.synchronize()  # PyTorch's queued work on these tensors is done
-            buffers = [_metal_buffer(b.tensor) if type(b) is _mps.MPSArg else b for b in buffers]
+            launcher = _MPSLaunch(kernel, self.__name__)
+            launcher.launch(grid, buffers, scalars)
+            if fast_key is not None:
+                self._fast[fast_key] = launcher
+            return kernel
         kernel.launch(grid, buffers, scalars)
         if fast_key is not None:
             self._fast[fast_key] = kernel
@@ -513,6 +514,26 @@ class _Param:
 
     def __repr__(self):
         return f"KernelParam({self.num}, {self.name!r}, constexpr={self.is_constexpr})"
+
+
+class _MPSLaunch:
+    """A compiled kernel launched on MPS tensors: queued on PyTorch's stream (mps.py), or,
+    where that is not possible, run after torch.mps.synchronize(). Stands for the kernel in
+    the launch fast path's table (its attributes are the kernel's)."""
+
+    __slots__ = ("kernel", "kname")
+
+    def __init__(self, kernel, kname):
+        self.kernel, self.kname = kernel, kname
+
+    def launch(self, grid, buffers, scalars):
+        if _mps.launch(self.kernel, self.kname, grid, buffers, scalars):
+            return
+        sys.modules["torch"].mps.synchronize()  # PyTorch's queued work on these tensors is done
+        self.kernel.launch(grid, [_metal_buffer(b.tensor) if type(b) is _mps.MPSArg else b for b in buffers], scalars)
+
+    def __getattr__(self, name):
+        return getattr(self.kernel, name)
 
 
 class _WarmupArray:

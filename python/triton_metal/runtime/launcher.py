@@ -70,8 +70,6 @@ def _other_argument(name, kname, value, nospec, buffers, scalars, pointer_of, ha
     handler = handlers.get(t)
     if handler is not None:
         dt, align, buf = handler(name, kname, value)
-        if type(buf) is _MPSArg:
-            raise _GenericPath  # queued on PyTorch's stream by the generic path (mps.py)
     elif isinstance(value, numbers.Integral):
         v = int(value)
         if v == 1 and not nospec:
@@ -89,6 +87,10 @@ def _other_argument(name, kname, value, nospec, buffers, scalars, pointer_of, ha
             raise _GenericPath
         dt, align, buf = ptr
     buffers.append(buf)
+    if type(buf) is _MPSArg:
+        # Queued on PyTorch's stream (mps.py): a key of its own, so the table's entry for it
+        # (jit.py's _MPSLaunch) is never used for CPU tensors of the same dtype.
+        return ("mps", dt), align
     return dt, align
 
 
