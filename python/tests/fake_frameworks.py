@@ -493,6 +493,7 @@ def fake_mlx():
     for k, v in _MLX_DTYPES.items():
         setattr(mx, k, v)
     mx.gpu, mx.cpu = DeviceType("gpu"), DeviceType("cpu")
+    mx.metal = types.SimpleNamespace(is_available=lambda: True)
     mx.Device, mx.Stream = Device, Stream
     mx.kernels_built, mx.kernel_runs = [], 0
     mx.eval = lambda *arrays: [a._eval() for a in arrays]

@@ -270,6 +270,9 @@ def test_mlx_call_bad_inputs(mx):
     assert mx.kernels_built == []
     out = tmx.call(add_kernel, a, a, a, 16, BLOCK=16, grid=(1,), stream=mx.Stream(mx.Device(mx.gpu)))
     np.testing.assert_array_equal(np.asarray(out), 2)
+    mx.metal.is_available = lambda: False  # mlx[cpu]: no Metal back-end
+    with pytest.raises(RuntimeError, match="no Metal back-end"):
+        tmx.call(add_kernel, a, a, a, 16, BLOCK=16, grid=(1,))
 
 
 # ---- the real frameworks (on a Mac: scripts/mac-smoke-test --with-torch --with-mlx) ---------

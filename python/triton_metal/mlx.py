@@ -118,6 +118,12 @@ def call(kernel, *args, grid, outputs=None, init=None, stream=None, **kwargs):
         raise TypeError(f"triton_metal.mlx.call: expected a @triton.jit kernel, got {type(kernel).__name__}")
     mx = _mx()
     kname = kernel.__name__
+    metal = getattr(mx, "metal", None)
+    if metal is not None and not metal.is_available():
+        raise RuntimeError(
+            f"kernel '{kname}': this MLX has no Metal back-end (mlx[cpu] on Linux, say), so mx.fast.metal_kernel "
+            "cannot run; launch in place with kernel[grid](...) on MLX arrays instead"
+        )
     _check_stream(mx, stream)
 
     def stand_in(name, arg):
