@@ -237,3 +237,21 @@ def test_unsupported_kernel_is_named(inductor):
     with pytest.raises(CompilationError, match="uses_inline_asm") as e:
         triton.compile(src, options={"num_warps": 1})
     assert "inline_asm_elementwise" in str(e.value)
+
+
+def test_argmax_sort_cumsum_scatter(inductor):
+    """Index reductions (stored as int64 through Triton's implicit cast at tl.store), the
+    bitonic sort of Inductor's helpers (tl.core.get_int_dtype, standard._log2), scans and
+    atomics."""
+    torch.manual_seed(0)
+    x = torch.randn(8, 40)
+    i = torch.randint(0, 40, (8, 5))
+
+    def fn(x, i):
+        return (x.argmax(1), torch.sort(x, 1)[0], torch.cumsum(x, 1),
+                torch.zeros(8, 40).scatter_add(1, i, torch.ones(8, 5)))  # fmt: skip
+
+    got, names = compiled(inductor, fn, x, i)
+    for g, e in zip(got, fn(x, i)):
+        torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
+    assert any("sort" in n for n in names) and any("argmax" in n for n in names)

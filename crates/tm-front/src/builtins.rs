@@ -30,6 +30,9 @@ pub const LANGUAGE: &[&str] = &[
     "zeros",
     "full",
     "cdiv",
+    "_log2",
+    "get_int_dtype",
+    "_unwrap_if_constexpr",
     "constexpr",
     "static_assert",
     "multiple_of",
@@ -427,6 +430,39 @@ impl Lowerer<'_> {
                 self.check_dtype_supported(d, range)?;
                 let s = self.const_scalar(d, &value, range)?;
                 t(self.broadcast_to(s, &shape, range)?)
+            }
+            ("_unwrap_if_constexpr", _) => {
+                let b = self.bind(name, args, &["o"], 1, range)?;
+                Ok(b[0].clone().expect("required").0)
+            }
+            ("get_int_dtype", _) => {
+                let b = self.bind(name, args, &["bitwidth", "signed"], 2, range)?;
+                let (bits, br) = b[0].clone().expect("required");
+                let (signed, sr) = b[1].clone().expect("required");
+                let bits = match bits {
+                    Val::Const(c) => c.as_int(),
+                    _ => None,
+                }
+                .ok_or_else(|| self.err(br, "get_int_dtype: bitwidth must be a constexpr integer"))?;
+                let signed = match signed {
+                    Val::Const(ConstValue::Bool(s)) => s,
+                    _ => return Err(self.err(sr, "get_int_dtype: signed must be a constexpr bool")),
+                };
+                DType::int_of_bits(u32::try_from(bits).unwrap_or(0), signed)
+                    .map(|d| Val::Const(ConstValue::DType(d)))
+                    .ok_or_else(|| self.err(br, format!("get_int_dtype: no integer type of {bits} bits")))
+            }
+            ("_log2", _) => {
+                // triton.language.standard._log2: floor(log2(i)) of a compile-time integer.
+                let b = self.bind(name, args, &["i"], 1, range)?;
+                let (v, r) = b[0].clone().expect("required");
+                match v {
+                    Val::Const(c) if c.as_int().is_some_and(|i| i > 0) => {
+                        let i = c.as_int().expect("checked");
+                        Ok(Val::Const(ConstValue::Int(127 - i.leading_zeros() as i128)))
+                    }
+                    _ => Err(self.err(r, "_log2 needs a positive tl.constexpr integer")),
+                }
             }
             ("cdiv", _) => {
                 let b = self.bind(name, args, &["x", "div"], 2, range)?;

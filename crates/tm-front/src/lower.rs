@@ -531,6 +531,9 @@ impl<'a> Lowerer<'a> {
                 if matches!(attr, "math" | "extra" | "libdevice" | "cuda") {
                     return Ok(Val::Module(Module::Math));
                 }
+                if matches!(attr, "core" | "standard") {
+                    return Ok(Val::Module(Module::Language));
+                }
                 if let Some(d) = DType::parse(attr).filter(|_| attr.len() > 3 || attr == "int1") {
                     return Ok(Val::Const(ConstValue::DType(d)));
                 }

@@ -92,18 +92,8 @@ impl Lowerer<'_> {
         self.check_dtype_supported(elem, range)?;
         let (vv, vr) = b[1].clone().expect("required");
         let val = self.operand(&vv, vr)?;
-        let vd = self.operand_dtype(&val).ok_or_else(|| self.err(vr, "tl.store needs a numeric value"))?;
-        if vd.is_float() && elem.is_int() {
-            return Err(self.err(
-                vr,
-                format!(
-                    "cannot store {} values through a pointer to {} without an explicit cast; use .to(tl.{})",
-                    vd.language_name(),
-                    elem.language_name(),
-                    elem.language_name()
-                ),
-            ));
-        }
+        // As Triton, the value is cast to the pointer's element type (float to int truncates).
+        self.operand_dtype(&val).ok_or_else(|| self.err(vr, "tl.store needs a numeric value"))?;
         if let Operand::Value(v) = &val {
             let vs = &self.f.ty(*v).shape;
             if !pty.is_block() && !vs.is_empty() {

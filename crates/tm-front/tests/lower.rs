@@ -65,10 +65,11 @@ fn non_power_of_two_arange_is_refused() {
 }
 
 #[test]
-fn float_store_through_int_pointer_is_refused() {
+fn float_store_through_int_pointer_casts_as_triton() {
+    // Triton casts a stored value to the pointer's element type (Inductor relies on it).
     let text = "def k(p):\n    tl.store(p + tl.arange(0, 4), tl.zeros((4,), tl.float32))\n";
-    let e = err_of(text, &[ParamSpec::Pointer { dtype: DType::I32, divisibility: 16 }]);
-    assert!(e.message.contains("explicit cast"), "{e}");
+    let f = lower_kernel(&src("k", text), &[ParamSpec::Pointer { dtype: DType::I32, divisibility: 16 }]).unwrap();
+    assert!(tm_ir::print_func(&f).contains("arith.fptosi"), "{}", tm_ir::print_func(&f));
 }
 
 #[test]
