@@ -302,7 +302,9 @@ impl Emitter<'_> {
                     m => cond = format!("{cond} && {}", Self::at(m, "0")),
                 }
             }
-            if matches!(self.repr(op.operands[1]), Repr::Array { .. }) {
+            // A one-element block (e.g. a [1, 1] reduction result) is replicated in every
+            // thread's registers: thread 0 stores its copy.
+            if matches!(self.repr(op.operands[1]), Repr::Array { .. }) && self.f.ty(op.operands[1]).numel() != 1 {
                 return Err(unsupported("storing different values through one address", op.loc));
             }
             let v = self.elem(op.operands[1], "0");
