@@ -141,7 +141,7 @@ def test_bad_values_after_caching_raise_the_generic_errors():
         axpb[(3,)](X.astype(np.complex64), out, 40, 2.0, 1.0, BLOCK=16)
     with pytest.raises(ValueError, match="grid dimension 0 is -1"):
         axpb[(-1,)](X, out, 40, 2.0, 1.0, BLOCK=16)
-    with pytest.raises(TypeError, match="grid must be a tuple"):
+    with pytest.raises(TypeError, match="grid dimension 0 is None of type NoneType; grid entries must be integers"):
         axpb[(None,)](X, out, 40, 2.0, 1.0, BLOCK=16)
     with pytest.raises(ValueError, match="num_warps must be a power of two"):
         axpb[(3,)](X, out, 40, 2.0, 1.0, BLOCK=16, num_warps=3)

@@ -73,9 +73,19 @@ impl KernelAbi {
         }
         for (b, p) in buffers.iter().zip(&self.buffers) {
             if let BufferArg::Host(h) = b {
+                let bogus = h.len > 0
+                    && (h.start < crate::MIN_HOST_ADDRESS
+                        || h.len > isize::MAX as usize
+                        || h.start.checked_add(h.len).is_none());
+                if bogus {
+                    return Err(AbiError::BadAddress { name: p.name.clone(), addr: h.addr, len: h.len });
+                }
                 let inside = h.len == 0 || (h.start <= h.addr && h.addr < h.end());
                 if !inside || h.start.checked_add(h.len).is_none() {
                     return Err(AbiError::BadRange { name: p.name.clone() });
+                }
+                if p.written && !h.writable && h.len > 0 {
+                    return Err(AbiError::ReadOnly { name: p.name.clone() });
                 }
             }
         }

@@ -31,11 +31,19 @@ pub use launch::{plan_bindings, Binding, BindingPlan, BufferArg, CheckedLaunch, 
 
 /// Metal's buffer argument table has 31 entries.
 pub const MAX_BUFFER_SLOTS: usize = 31;
+/// No array lives in the first page of the address space (unmapped on every OS we run on):
+/// a host pointer below it, with memory behind it, is a null or bogus pointer.
+pub const MIN_HOST_ADDRESS: usize = 4096;
 /// `setBytes` accepts at most 4 KiB.
 pub const MAX_SCALAR_BYTES: u32 = 4096;
 /// Every Apple GPU allows 1024 threads and 32 KiB of threadgroup memory per threadgroup.
 pub const MAX_THREADS_PER_THREADGROUP: u32 = 1024;
 pub const MAX_THREADGROUP_BYTES: u32 = 32 * 1024;
+/// triton_metal's budget for the per-thread arrays of one kernel ([`KernelAbi::thread_private_bytes`]):
+/// 512 KiB, 128 Ki 32-bit values per thread. Far beyond the register file of any Apple GPU
+/// (a kernel near it spills nearly everything and crawls); more is refused at compile time
+/// (use more warps or smaller blocks).
+pub const MAX_THREAD_PRIVATE_BYTES: u64 = 512 * 1024;
 /// simdgroup width on every Apple GPU (M1 to M4).
 pub const SIMD_WIDTH: u32 = 32;
 
@@ -50,7 +58,8 @@ pub struct BufferParam {
     pub read: bool,
     /// Whether the kernel may write through it (a store or atomic through this argument, or
     /// through a pointer whose argument is not known). Read-only buffers can be inputs of
-    /// frameworks whose kernels take them `const` (MLX).
+    /// frameworks whose kernels take them `const` (MLX). A read-only array passed for a
+    /// written buffer is refused before launch (`check_launch`).
     pub written: bool,
 }
 
@@ -90,6 +99,10 @@ pub struct KernelAbi {
     /// True when the kernel uses barriers or simdgroup functions, i.e. its
     /// threads must run concurrently (the CPU executor's fast path needs false).
     pub uses_sync: bool,
+    /// Bytes of per-thread arrays the kernel declares (an upper bound on what each thread
+    /// keeps in registers or on its stack); the CPU executor sizes its fiber stacks from it.
+    /// At most [`MAX_THREAD_PRIVATE_BYTES`]. 0 from [`KernelAbi::new`]; set by the lowering.
+    pub thread_private_bytes: u64,
 }
 
 /// The MSL spelling of a scalar type in memory, or `None` where Metal has none (fp64).
@@ -134,6 +147,10 @@ pub enum AbiError {
     BufferCount { expected: usize, got: usize },
     #[error("pointer argument '{name}' does not point into the memory it was given with")]
     BadRange { name: String },
+    #[error("pointer argument '{name}' has address {addr:#x} with {len} bytes of memory, which no array can have (a null or bogus pointer)")]
+    BadAddress { name: String, addr: usize, len: usize },
+    #[error("pointer argument '{name}' is a read-only array, but the kernel stores to it or updates it atomically; pass a writable array (for numpy: a copy, or `arr.setflags(write=True)` when the memory may be written)")]
+    ReadOnly { name: String },
 }
 
 impl KernelAbi {
@@ -176,6 +193,7 @@ impl KernelAbi {
             threads_per_threadgroup,
             threadgroup_bytes,
             uses_sync,
+            thread_private_bytes: 0,
         })
     }
 

@@ -20,9 +20,18 @@
 #pragma once
 
 extern "C" int snprintf(char*, size_t, const char*, ...);
+// A fiber that runs into the guard page below its stack comes back here: the executor's
+// SIGSEGV handler (src/guard.rs) siglongjmps to the buffer run_launch leaves in jmp_slot.
+#if defined(__linux__)
+extern "C" int __sigsetjmp(void* env, int savemask) __attribute__((returns_twice));
+#define TM_SIGSETJMP(buf) __sigsetjmp((buf), 1)
+#else
+extern "C" int sigsetjmp(int* env, int savemask) __attribute__((returns_twice));
+#define TM_SIGSETJMP(buf) sigsetjmp(reinterpret_cast<int*>(buf), 1)
+#endif
 extern "C" int fflush(void*);
 
-#define TM_CPU_ABI_VERSION 2u
+#define TM_CPU_ABI_VERSION 3u
 #define TM_CPU_EXPORT extern "C" __attribute__((visibility("default")))
 #ifndef TM_CPU_BOUNDS_CHECK
 #define TM_CPU_BOUNDS_CHECK 1
@@ -50,6 +59,8 @@ struct tm_cpu_launch {
   unsigned long long scratch_bytes;
   unsigned char* stacks;
   unsigned long long stack_bytes;
+  unsigned long long guard_bytes;
+  void** jmp_slot;
   char* err;
   unsigned long long err_cap;
 };
@@ -345,6 +356,17 @@ static void report_deadlock(Group* g) {
   record(msg);
 }
 
+// The error of a fiber that overflowed its stack (found by the guard page or the canary).
+static void overflow_error(const tm_cpu_launch* L, Group* g, uint tid) {
+  char msg[256];
+  snprintf(msg, sizeof msg,
+           "stack overflow: GPU thread %u needs more than its %llu KiB stack (the kernel's "
+           "per-thread arrays are too large: use more warps or smaller blocks)",
+           tid, (unsigned long long)((L->stack_bytes - L->guard_bytes) / 1024));
+  if (g) g->cur = nullptr;
+  record(msg);
+}
+
 static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
   g->n = threads;
   g->cur = nullptr;
@@ -366,11 +388,11 @@ static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
     f.lane = t % 32u;
     f.state = READY;
     f.op = 0;
-    f.stack_lo = L->stacks + u64(t) * L->stack_bytes;
+    f.stack_lo = L->stacks + u64(t) * L->stack_bytes + L->guard_bytes;
     // Stagger the stack tops: at equal offsets in equally spaced stacks, every fiber's saved
     // registers would fall into the same cache sets and evict each other at each switch.
     u64 stagger = (t % 64u) * 64u + (t / 64u % 4u) * 4096u;
-    f.sp = init_context(f.stack_lo, f.stack_lo + L->stack_bytes - stagger, &f);
+    f.sp = init_context(f.stack_lo, f.stack_lo + (L->stack_bytes - L->guard_bytes) - stagger, &f);
   }
   uint remaining = threads;
   while (remaining > 0 && !g->aborted) {
@@ -393,7 +415,7 @@ static void run_group_fibers(Group* g, const tm_cpu_launch* L, uint threads) {
   }
   for (uint t = 0; t < threads; ++t)
     if (*reinterpret_cast<const u64*>(g->fibers[t].stack_lo) != CANARY) {
-      record("stack overflow in a GPU thread (the kernel uses more than the fiber stack size)");
+      overflow_error(L, g, t);
       break;
     }
 }
@@ -437,6 +459,20 @@ static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke in
   }
   tls_smem = L->smem;
   tls_smem_bytes = L->smem_bytes;
+  alignas(16) unsigned char jbuf[512];  // sigjmp_buf: 200 bytes (x86_64), 312 (aarch64)
+  if (g && L->jmp_slot) {
+    if (TM_SIGSETJMP(jbuf) != 0) {
+      // Back from a guard page hit: the fiber (tls_group->cur) overflowed its stack.
+      *L->jmp_slot = nullptr;
+      overflow_error(L, g, g->cur ? g->cur->tid : ~0u);
+      tls_group = nullptr;
+      tls_sink = nullptr;
+      tls_bounds.n = 0;
+      fflush(nullptr);
+      return 1;
+    }
+    *L->jmp_slot = jbuf;
+  }
   ThreadCtx ctx = {L->bufs, L->args, L->smem, metal::uint3(0),
                    metal::uint3(L->grid[0], L->grid[1], L->grid[2])};
   const u64 gx = L->grid[0], gxy = gx * L->grid[1];
@@ -460,6 +496,7 @@ static int run_launch(const tm_cpu_launch* L, uint threads, bool sync, Invoke in
       sink.tid = ~0u;
     }
   }
+  if (L->jmp_slot) *L->jmp_slot = nullptr;
   tls_sink = nullptr;
   tls_bounds.n = 0;
   fflush(nullptr);  // device printf output appears when the launch returns

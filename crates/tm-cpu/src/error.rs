@@ -23,6 +23,20 @@ pub enum CpuError {
         diagnostics: String,
     },
 
+    #[error(
+        "clang did not finish compiling kernel `{kernel}` for the CPU executor within {seconds} s \
+         (source: {source_path}, {bytes} bytes): the kernel is very large, typically from long \
+         tl.static_range loops (every iteration is a copy of the body: use range() where the loop \
+         index need not be a constant) or huge constexpr blocks; \
+         TRITON_METAL_CPU_COMPILE_TIMEOUT raises the limit"
+    )]
+    CompileTimeout {
+        kernel: String,
+        seconds: f64,
+        bytes: usize,
+        source_path: PathBuf,
+    },
+
     #[error("Metal address-space check failed:\n{diagnostics}")]
     SyntaxCheck { diagnostics: String },
 

@@ -5,12 +5,13 @@ use std::ffi::c_char;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use crate::arena::{self, SCRATCH_BYTES, STACK_BYTES};
+use crate::arena::{self, PAGE, SCRATCH_BYTES};
+use crate::guard;
 use crate::toolchain::lock;
 use crate::{Buffer, CpuError};
 
 /// Version of [`LaunchDesc`]; the header's `TM_CPU_ABI_VERSION` must match.
-pub(crate) const LAUNCH_ABI_VERSION: u32 = 2;
+pub(crate) const LAUNCH_ABI_VERSION: u32 = 3;
 
 /// Mirrors `struct tm_cpu_range` in include/tm_cpu_runtime.h: the bytes a buffer slot's
 /// accesses may touch.
@@ -38,7 +39,12 @@ pub(crate) struct LaunchDesc {
     scratch: *mut u8,
     scratch_bytes: u64,
     stacks: *mut u8,
+    /// Bytes of one stack slot; its first `guard_bytes` are the guard page, not stack.
     stack_bytes: u64,
+    guard_bytes: u64,
+    /// Where the library stores the jump buffer a stack overflow returns through (`guard.rs`);
+    /// null when overflows are not caught.
+    jmp_slot: *mut *mut std::ffi::c_void,
     err: *mut c_char,
     err_cap: u64,
 }
@@ -68,6 +74,9 @@ struct Shared<'a> {
     ranges: &'a [RangeDesc],
     args: *const u8,
     smem_bytes: u64,
+    /// Stack slot per fiber, and whether its guard pages are made inaccessible.
+    stack_bytes: usize,
+    guard_threads: Option<usize>,
     total: u64,
     chunk: u64,
     keep_arenas: usize,
@@ -80,6 +89,13 @@ struct Shared<'a> {
 // the caller of `CpuKernel::launch` vouches for the memory they point to for the launch.
 unsafe impl Sync for Shared<'_> {}
 
+/// How the threads of one kernel run: fibers need stacks sized from its per-thread arrays.
+pub(crate) struct Threads {
+    pub count: u32,
+    pub uses_sync: bool,
+    pub private_bytes: u64,
+}
+
 /// Runs all `total` threadgroups of `grid`. `Ok(Some(msg))` is a kernel error.
 pub(crate) fn run(
     run: RunFn,
@@ -88,6 +104,7 @@ pub(crate) fn run(
     buffers: &[Buffer],
     args: &[u8],
     smem_bytes: u32,
+    threads: &Threads,
 ) -> Result<Option<String>, CpuError> {
     let ptrs: Vec<*mut u8> = buffers.iter().map(|b| b.ptr).collect();
     let ranges: Vec<RangeDesc> = buffers
@@ -115,6 +132,9 @@ pub(crate) fn run(
         ranges: &ranges,
         args: words.as_ptr().cast(),
         smem_bytes: u64::from(smem_bytes),
+        stack_bytes: arena::stack_bytes_for(threads.private_bytes),
+        guard_threads: (threads.uses_sync && threads.private_bytes >= arena::GUARD_FROM_BYTES)
+            .then_some(threads.count as usize),
         total,
         // Several chunks per worker balance uneven groups; chunks amortise the atomic.
         chunk: (total / (workers as u64 * 8)).clamp(1, 1024),
@@ -123,15 +143,23 @@ pub(crate) fn run(
         failed: AtomicBool::new(false),
         error: Mutex::new(None),
     };
-    if workers == 1 {
+    if shared.guard_threads.is_some() {
+        guard::install();
+    }
+    // Kernels without fibers run on the worker's own stack: make it hold their arrays.
+    let os_stack = (2 << 20).max(shared.stack_bytes + (1 << 20));
+    let own_thread = threads.uses_sync || shared.stack_bytes <= arena::MIN_STACK_BYTES;
+    if workers == 1 && own_thread {
         work(&shared)?;
     } else {
         std::thread::scope(|scope| -> Result<(), CpuError> {
             let mut handles = Vec::with_capacity(workers - 1);
-            for i in 1..workers {
+            let first = if own_thread { 1 } else { 0 };
+            for i in first..workers {
                 let sh = &shared;
                 let handle = std::thread::Builder::new()
                     .name(format!("tm-cpu-{i}"))
+                    .stack_size(os_stack)
                     .spawn_scoped(scope, move || work(sh))
                     .map_err(CpuError::Thread);
                 match handle {
@@ -142,8 +170,7 @@ pub(crate) fn run(
                     }
                 }
             }
-            let mine = work(&shared);
-            let mut result = mine;
+            let mut result = if own_thread { work(&shared) } else { Ok(()) };
             for h in handles {
                 let r = h.join().unwrap_or_else(|_| {
                     Err(CpuError::Thread(std::io::Error::other(
@@ -162,13 +189,25 @@ pub(crate) fn run(
 }
 
 fn work(sh: &Shared) -> Result<(), CpuError> {
-    let arena = match arena::acquire() {
+    let mut arena = match arena::acquire(sh.stack_bytes) {
         Ok(a) => a,
         Err(e) => {
             sh.failed.store(true, Ordering::Relaxed);
             return Err(e);
         }
     };
+    // Guard pages and the fault handler's view of them, for kernels with large arrays.
+    let mut jmp: *mut std::ffi::c_void = std::ptr::null_mut();
+    let catching = guard::CATCHES_OVERFLOW && sh.guard_threads.is_some_and(|t| arena.guard(t));
+    let region = guard::Region {
+        lo: arena.stacks() as usize,
+        hi: arena.stacks_end(),
+        stride: arena.stack_bytes(),
+        guard: PAGE,
+        jmp: &mut jmp,
+    };
+    let _alt = catching.then(guard::AltStack::ensure);
+    let _active = catching.then(|| guard::Active::new(&region));
     let mut err = [0u8; 2048];
     let mut desc = LaunchDesc {
         version: LAUNCH_ABI_VERSION,
@@ -184,7 +223,9 @@ fn work(sh: &Shared) -> Result<(), CpuError> {
         scratch: arena.scratch(),
         scratch_bytes: SCRATCH_BYTES as u64,
         stacks: arena.stacks(),
-        stack_bytes: STACK_BYTES as u64,
+        stack_bytes: arena.stack_bytes() as u64,
+        guard_bytes: PAGE as u64,
+        jmp_slot: if catching { &mut jmp } else { std::ptr::null_mut() },
         err: err.as_mut_ptr().cast(),
         err_cap: err.len() as u64,
     };
@@ -209,6 +250,7 @@ fn work(sh: &Shared) -> Result<(), CpuError> {
             break;
         }
     }
+    drop(_active);
     arena::release(arena, sh.keep_arenas);
     Ok(())
 }

@@ -22,6 +22,7 @@
 mod arena;
 mod cache;
 mod error;
+mod guard;
 mod launch;
 mod source;
 mod toolchain;
@@ -33,6 +34,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tm_abi::KernelAbi;
 
+pub use cache::{clean_stale, private_dir, private_file, resolve as resolve_cache_dir, warn_once as warn_cache_once};
 pub use error::CpuError;
 pub use toolchain::compiler_path;
 
@@ -222,6 +224,11 @@ impl CpuKernel {
             buffers,
             args,
             self.abi.threadgroup_bytes,
+            &launch::Threads {
+                count: self.abi.threads_per_threadgroup,
+                uses_sync: self.abi.uses_sync,
+                private_bytes: self.abi.thread_private_bytes,
+            },
         )? {
             None => Ok(()),
             Some(message) => Err(CpuError::Kernel {
@@ -309,7 +316,7 @@ pub fn compile_entry(
 
 fn compile_unit(unit: String, abi: &KernelAbi, options: &CompileOptions) -> Result<Arc<CpuKernel>, CpuError> {
     let compiler = toolchain::compiler()?;
-    let flags = toolchain::exec_flags_text();
+    let flags = toolchain::exec_flags_text(unit.len());
     let disk_key = cache::digest([
         cache::headers_digest().as_slice(),
         unit.as_bytes(),
@@ -339,37 +346,122 @@ fn build(
     name: &str,
     options: &CompileOptions,
 ) -> Result<Arc<CpuKernel>, CpuError> {
-    let dir = cache::cache_dir()?;
-    let library = dir.join(format!("{name}.so"));
-    if library.exists() {
-        // A library that fails to load (say, written by another machine) is rebuilt.
-        if let Ok(k) = load(&library, abi, KernelOrigin::DiskCache, options) {
-            return Ok(k);
+    // A directory that fails mid-way (disk full, permissions changed) is given up for the
+    // next fallback ([`cache::resolve`]); a few attempts cover the whole chain.
+    let mut attempt = 0;
+    loop {
+        let dir = cache::cache_dir()?;
+        match build_in(&dir, compiler, unit, abi, name, options) {
+            Err(BuildError::Dir(e)) if attempt < 3 => {
+                cache::mark_unusable(&dir, &e.to_string());
+                attempt += 1;
+            }
+            Err(BuildError::Dir(e) | BuildError::Other(e)) => return Err(e),
+            Ok(k) => return Ok(k),
         }
     }
-    let include = cache::include_dir(&dir)?;
+}
+
+/// A failure of the cache directory (worth a fallback) or of anything else.
+enum BuildError {
+    Dir(CpuError),
+    Other(CpuError),
+}
+
+/// Whether clang's diagnostics say it could not write its output (rather than the kernel
+/// failing to compile).
+fn output_failed(diagnostics: &str) -> bool {
+    [
+        "No space left on device",
+        "Disk quota exceeded",
+        "Read-only file system",
+        "unable to open output file",
+        "Permission denied",
+    ]
+    .iter()
+    .any(|m| diagnostics.contains(m))
+}
+
+fn build_in(
+    dir: &Path,
+    compiler: &toolchain::Compiler,
+    unit: &str,
+    abi: &KernelAbi,
+    name: &str,
+    options: &CompileOptions,
+) -> Result<Arc<CpuKernel>, BuildError> {
+    let library = dir.join(format!("{name}.so"));
+    if std::fs::symlink_metadata(&library).is_ok() {
+        // Loaded only when intact; anything else (damaged, truncated, planted, or failing
+        // to load) is rebuilt in its place.
+        match cache::check_library(&library) {
+            Ok(()) => {
+                if let Ok(k) = load(&library, abi, KernelOrigin::DiskCache, options) {
+                    return Ok(k);
+                }
+            }
+            Err(why) => {
+                if debug_enabled() {
+                    eprintln!(
+                        "[triton_metal] rebuilding cached library {}: {why}",
+                        library.display()
+                    );
+                }
+            }
+        }
+        let _ = match std::fs::symlink_metadata(&library) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&library),
+            _ => std::fs::remove_file(&library),
+        };
+    }
+    let include = cache::include_dir(dir, false).map_err(BuildError::Dir)?;
     let source_path = dir.join(format!("{name}.cpp"));
-    cache::write_atomic(&source_path, unit.as_bytes())?;
+    cache::write_atomic(&source_path, unit.as_bytes()).map_err(BuildError::Dir)?;
     let tmp = dir.join(cache::unique_name(&format!("{name}.so.tmp")));
     let args = toolchain::exec_args(
         include.as_os_str(),
         source_path.as_os_str(),
         tmp.as_os_str(),
+        unit.len(),
     );
-    let (ok, diagnostics) = toolchain::run(compiler, &args, None)?;
+    let timeout = toolchain::compile_timeout();
+    let clang = || match toolchain::run_in(compiler, &args, None, Some(dir), Some(timeout)) {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(BuildError::Other(CpuError::CompileTimeout {
+                kernel: abi.kernel_name.clone(),
+                seconds: timeout.as_secs_f64(),
+                bytes: unit.len(),
+                source_path: source_path.clone(),
+            }))
+        }
+        Err(e) => Err(BuildError::Other(e)),
+    };
+    let (mut ok, mut diagnostics) = clang()?;
+    if !ok && cache::repair_headers(&include).map_err(BuildError::Dir)? {
+        // The headers were damaged meanwhile: once more with intact ones.
+        (ok, diagnostics) = clang()?;
+    }
     if !ok {
         let _ = std::fs::remove_file(&tmp);
-        return Err(CpuError::Compile {
+        let error = CpuError::Compile {
             kernel: abi.kernel_name.clone(),
             source_path,
             diagnostics,
+        };
+        return Err(match &error {
+            CpuError::Compile { diagnostics, .. } if output_failed(diagnostics) => BuildError::Dir(error),
+            _ => BuildError::Other(error),
         });
     }
-    std::fs::rename(&tmp, &library).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        CpuError::io("cannot write", &library, e)
-    })?;
-    load(&library, abi, KernelOrigin::Compiled, options)
+    cache::seal_library(&tmp, &library).map_err(BuildError::Dir)?;
+    load(&library, abi, KernelOrigin::Compiled, options).map_err(BuildError::Other)
+}
+
+fn debug_enabled() -> bool {
+    static ON: OnceLock<bool> = OnceLock::new();
+    *ON.get_or_init(|| std::env::var("TRITON_METAL_DEBUG").is_ok_and(|v| !v.is_empty() && v != "0"))
 }
 
 fn load(
@@ -450,10 +542,14 @@ pub fn syntax_check(msl: &str) -> Result<(), CpuError> {
     if lock(passed).contains(&key) {
         return Ok(());
     }
-    let include = cache::include_dir(&cache::cache_dir()?)?.join("check");
+    let headers = cache::include_dir(&cache::cache_dir()?, false)?;
+    let include = headers.join("check");
     let mut args: Vec<&OsStr> = toolchain::CHECK_FLAGS.iter().map(OsStr::new).collect();
     args.extend([OsStr::new("-I"), include.as_os_str(), OsStr::new("-")]);
-    let (ok, diagnostics) = toolchain::run(&compiler, &args, Some(&text))?;
+    let (mut ok, mut diagnostics) = toolchain::run(&compiler, &args, Some(&text))?;
+    if !ok && cache::repair_headers(&headers)? {
+        (ok, diagnostics) = toolchain::run(&compiler, &args, Some(&text))?;
+    }
     if !ok {
         return Err(CpuError::SyntaxCheck { diagnostics });
     }

@@ -28,7 +28,6 @@ const MIN_CLANG_MAJOR: u32 = 17;
 /// is not). Half and bfloat operations round after every operation, as Metal's do.
 const EXEC_FLAGS: &[&str] = &[
     "-std=c++17",
-    "-O2",
     "-fPIC",
     "-shared",
     "-ffp-contract=off",
@@ -38,6 +37,9 @@ const EXEC_FLAGS: &[&str] = &[
     "-fsigned-char",
     "-fno-exceptions",
     "-fno-rtti",
+    // Large frames touch their pages in order, so a fiber overflowing its stack hits the
+    // guard page below it (and its error is reported) instead of jumping past it.
+    "-fstack-clash-protection",
     "-fvisibility=hidden",
     "-g0",
     "-w",
@@ -55,13 +57,45 @@ const LINK_FLAGS: &[&str] = &["-nostdlib++", "-Wl,-z,defs", "-lm"];
 #[cfg(not(target_os = "linux"))]
 const LINK_FLAGS: &[&str] = &["-nostdlib++", "-lm"];
 
-/// All flags of the executable build around `source` and `output`.
+/// Translation units larger than this (kernels with long unrolled loops: hundreds of small
+/// loops in one function) are built with [`LARGE_OPT`]: at -O2 clang's loop rotation and
+/// unrolling take time superlinear in the function's size (a 170 KiB conv2d with a
+/// 196-tap static loop: 277 s at -O2, 13 s here). The test suite's largest kernels are
+/// under 25 KiB and keep -O2.
+pub(crate) const LARGE_UNIT_BYTES: usize = 48 * 1024;
+const SMALL_OPT: &[&str] = &["-O2"];
+const LARGE_OPT: &[&str] = &["-O1", "-mllvm", "-rotation-max-header-size=0"];
+
+/// The optimisation flags for a translation unit of `bytes`.
+pub(crate) fn opt_flags(bytes: usize) -> &'static [&'static str] {
+    if bytes > LARGE_UNIT_BYTES {
+        LARGE_OPT
+    } else {
+        SMALL_OPT
+    }
+}
+
+/// How long clang may take for one kernel (`TRITON_METAL_CPU_COMPILE_TIMEOUT` seconds,
+/// default 300) before the build fails with [`CpuError::CompileTimeout`].
+pub(crate) fn compile_timeout() -> std::time::Duration {
+    let secs = std::env::var("TRITON_METAL_CPU_COMPILE_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .unwrap_or(300.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
+/// All flags of the executable build around `source` and `output`, for a unit of
+/// `unit_bytes`.
 pub(crate) fn exec_args<'a>(
     include: &'a OsStr,
     source: &'a OsStr,
     output: &'a OsStr,
+    unit_bytes: usize,
 ) -> Vec<&'a OsStr> {
     let mut args: Vec<&OsStr> = EXEC_FLAGS.iter().map(OsStr::new).collect();
+    args.extend(opt_flags(unit_bytes).iter().map(OsStr::new));
     args.extend([
         OsStr::new("-I"),
         include,
@@ -74,10 +108,11 @@ pub(crate) fn exec_args<'a>(
     args
 }
 
-/// The flags as text, for cache keys.
-pub(crate) fn exec_flags_text() -> String {
+/// The flags for a unit of `unit_bytes` as text, for cache keys.
+pub(crate) fn exec_flags_text(unit_bytes: usize) -> String {
     EXEC_FLAGS
         .iter()
+        .chain(opt_flags(unit_bytes))
         .chain(LINK_FLAGS)
         .copied()
         .collect::<Vec<_>>()
@@ -180,11 +215,28 @@ pub(crate) fn run(
     args: &[&OsStr],
     stdin: Option<&str>,
 ) -> Result<(bool, String), CpuError> {
+    // Without a timeout `run_in` always answers.
+    run_in(compiler, args, stdin, None, None).map(|r| r.unwrap_or_default())
+}
+
+/// [`run`], with clang's temporary files in `tmpdir` when given (the system temp dir may be
+/// unusable when the cache had to fall back), killed after `timeout` (then `Ok(None)`).
+pub(crate) fn run_in(
+    compiler: &Compiler,
+    args: &[&OsStr],
+    stdin: Option<&str>,
+    tmpdir: Option<&Path>,
+    timeout: Option<std::time::Duration>,
+) -> Result<Option<(bool, String)>, CpuError> {
     let unusable = |e: std::io::Error| CpuError::CompilerUnusable {
         path: compiler.path.clone(),
         reason: e.to_string(),
     };
-    let mut child = Command::new(&compiler.path)
+    let mut command = Command::new(&compiler.path);
+    if let Some(t) = tmpdir {
+        command.env("TMPDIR", t);
+    }
+    let mut child = command
         .args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -200,12 +252,46 @@ pub(crate) fn run(
         // a write error shows up as a failed compile with clang's own message.
         let _ = pipe.write_all(text.as_bytes());
     }
-    let out = child.wait_with_output().map_err(unusable)?;
-    let mut diag = String::from_utf8_lossy(&out.stderr).into_owned();
+    let Some(limit) = timeout else {
+        let out = child.wait_with_output().map_err(unusable)?;
+        return Ok(Some((out.status.success(), diagnostics(&out.stdout, &out.stderr))));
+    };
+    // Read the pipes on threads (a full pipe would block clang) and wait for the deadline.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = vec![];
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let deadline = std::time::Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(unusable)? {
+            break Some(status);
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let (out, err) = (out.join().unwrap_or_default(), err.join().unwrap_or_default());
+    Ok(status.map(|s| (s.success(), diagnostics(&out, &err))))
+}
+
+/// clang's stderr, or its stdout when stderr is empty.
+fn diagnostics(stdout: &[u8], stderr: &[u8]) -> String {
+    let diag = String::from_utf8_lossy(stderr).into_owned();
     if diag.trim().is_empty() {
-        diag = String::from_utf8_lossy(&out.stdout).into_owned();
+        String::from_utf8_lossy(stdout).into_owned()
+    } else {
+        diag
     }
-    Ok((out.status.success(), diag))
 }
 
 /// Recovers the guard of a mutex whose holder panicked: the maps it protects stay consistent.

@@ -316,3 +316,48 @@ kernel void undeclared_sync(
     let msg = kernel_error(src, "undeclared_sync", false);
     assert!(msg.contains("uses_sync = false"), "{msg}");
 }
+
+/// A fiber whose arrays need more stack than the kernel's ABI says: it runs into the guard
+/// page below its stack, and the launch fails with an error instead of the process dying.
+/// Later launches in the process work.
+#[cfg(target_os = "linux")]
+#[test]
+fn stack_overflow_is_a_launch_error() {
+    let src = r#"#include <metal_stdlib>
+using namespace metal;
+kernel void overflow(
+    device int* p0 [[buffer(0)]],
+    {BUILTINS})
+{
+    volatile int big[400000];  // 1.6 MB, far beyond the stack sized for 32 KiB of arrays
+    for (uint i = 0; i < 400000u; i += 1024u) big[i] = int(i + tm_tid);
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    int s = 0;
+    for (uint i = 0; i < 400000u; i += 1024u) s += big[i];
+    p0[tm_tid] = s;
+}
+"#;
+    let mut abi = abi("overflow", &[DType::I32], &[], 64, 0, true);
+    abi.thread_private_bytes = 32 * 1024; // a lie: guard pages on, stack far too small
+    let kernel = build(&msl(src, &[]), &abi);
+    for _ in 0..3 {
+        let mut out = vec![0i32; 64];
+        match unsafe { kernel.launch([2, 1, 1], &[ptr(&mut out)], &[]) } {
+            Err(e @ CpuError::Kernel { .. }) => {
+                let msg = e.to_string();
+                eprintln!("{msg}");
+                assert!(msg.contains("stack overflow"), "{msg}");
+                assert!(msg.contains("threadgroup (") && msg.contains("GPU thread 0 "), "{msg}");
+            }
+            other => panic!("expected a stack overflow error, got {other:?}"),
+        }
+    }
+    // An honest ABI gets a stack that holds the array.
+    abi.thread_private_bytes = 1_600_000;
+    abi.kernel_name = "overflow".into();
+    let kernel = build(&msl(&src.replace("1.6 MB", "1.6 MB "), &[]), &abi);
+    let mut out = vec![0i32; 64];
+    unsafe { kernel.launch([2, 1, 1], &[ptr(&mut out)], &[]) }.unwrap();
+    let expect = |t: i32| (0..400000).step_by(1024).map(|i| i + t).sum::<i32>();
+    assert_eq!(out[5], expect(5));
+}

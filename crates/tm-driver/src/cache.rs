@@ -27,8 +27,11 @@ use tm_ir::DType;
 
 use crate::CompileRequest;
 
+/// Larger files are not entries (the MSL of the largest kernels is a few MiB).
+const MAX_ENTRY_BYTES: u64 = 256 << 20;
+
 /// First bytes of every entry file; bump the number when the layout changes.
-const MAGIC: &[u8; 8] = b"TMKC\x00\x00\x00\x02";
+const MAGIC: &[u8; 8] = b"TMKC\x00\x00\x00\x03";
 
 /// Identifies this compiler build: a different compiler never reuses another's entries.
 pub fn compiler_version() -> &'static str {
@@ -140,6 +143,8 @@ pub fn lookup(key: &Key) -> Option<(Arc<Artifacts>, Hit)> {
         return Some((a.clone(), Hit::Memory));
     }
     let path = cache_dir()?.join(entry_name(key));
+    // Only a plain file of ours, of a size an entry can have.
+    tm_cpu::private_file(&path, 40, MAX_ENTRY_BYTES).ok()?;
     let bytes = std::fs::read(&path).ok()?;
     match decode(&bytes) {
         Some(a) => {
@@ -178,58 +183,42 @@ fn entry_name(key: &Key) -> String {
     format!("{}.kernel", key.hex())
 }
 
-/// The disk cache directory for the current environment, or `None` (memory only) when it
-/// cannot be created or written.
+/// The disk cache directory for the current environment: the preferred one when this user
+/// alone can write it, else a private per-user directory under the system temp dir (with a
+/// warning, once), else `None` (memory only). Never one another user could have written
+/// entries into: an entry's MSL becomes code this process runs.
 pub fn cache_dir() -> Option<PathBuf> {
     let var = |v: &str| std::env::var_os(v).filter(|s| !s.is_empty());
     let dir = if let Some(d) = var("TRITON_METAL_CACHE_DIR") {
-        PathBuf::from(d).join("kernels")
+        Some(PathBuf::from(d).join("kernels"))
     } else if let Some(x) = var("XDG_CACHE_HOME") {
-        PathBuf::from(x).join("triton_metal").join("kernels")
-    } else if let Some(h) = var("HOME") {
-        PathBuf::from(h)
-            .join(".cache")
-            .join("triton_metal")
-            .join("kernels")
+        Some(PathBuf::from(x).join("triton_metal").join("kernels"))
     } else {
-        return None;
+        var("HOME").map(|h| PathBuf::from(h).join(".cache").join("triton_metal").join("kernels"))
     };
-    // Probe each directory once per process; the environment may name another later.
-    static CHECKED: OnceLock<Mutex<HashMap<OsString, bool>>> = OnceLock::new();
+    // Resolved once per preferred directory and process; the environment may name another later.
+    static CHECKED: OnceLock<Mutex<HashMap<Option<OsString>, Option<PathBuf>>>> = OnceLock::new();
     let checked = CHECKED.get_or_init(Default::default);
-    let known = lock(checked).get(dir.as_os_str()).copied();
-    let usable = known.unwrap_or_else(|| {
-        let result = ensure_writable(&dir);
-        if let Err(e) = &result {
-            warn_once(
-                &dir,
-                &format!(
-                    "kernel cache directory {} is not writable ({e})",
-                    dir.display()
-                ),
-            );
-        }
-        lock(checked).insert(dir.clone().into_os_string(), result.is_ok());
-        result.is_ok()
-    });
-    usable.then_some(dir)
-}
-
-fn warn_once(dir: &Path, what: &str) {
-    static WARNED: OnceLock<Mutex<HashSet<PathBuf>>> = OnceLock::new();
-    if lock(WARNED.get_or_init(Default::default)).insert(dir.to_path_buf()) {
-        eprintln!(
-            "[triton_metal] warning: {what}; compiled kernels are cached in memory only \
-             (set TRITON_METAL_CACHE_DIR to a writable directory)"
-        );
+    let id = dir.clone().map(PathBuf::into_os_string);
+    if let Some(known) = lock(checked).get(&id) {
+        return known.clone();
     }
+    let resolved = match tm_cpu::resolve_cache_dir("kernels", dir.clone(), false) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            warn_once(&dir.unwrap_or_default(), &format!("no usable kernel cache directory ({e})"));
+            None
+        }
+    };
+    lock(checked).insert(id, resolved.clone());
+    resolved
 }
 
-fn ensure_writable(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    let probe = dir.join(unique_name(".probe"));
-    std::fs::write(&probe, b"")?;
-    std::fs::remove_file(&probe)
+fn warn_once(_dir: &Path, what: &str) {
+    tm_cpu::warn_cache_once(&format!(
+        "{what}; compiled kernels are cached in memory only (set TRITON_METAL_CACHE_DIR to a \
+         directory only you can write)"
+    ));
 }
 
 /// A file name no other thread or process uses at the same time.
@@ -246,7 +235,15 @@ fn unique_name(stem: &str) -> String {
 pub fn write_atomic(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(unique_name(".tmp"));
-    std::fs::write(&tmp, data)?;
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(data)?;
+        f.sync_all()
+    };
+    write().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
@@ -324,6 +321,8 @@ pub fn encode(a: &Artifacts) -> Vec<u8> {
     // The stored ABI is rebuilt through `KernelAbi::new` on load; the struct size guards
     // against a layout rule that changed without the compiler digest changing.
     w.u32(abi.args_size);
+    w.u32(abi.thread_private_bytes as u32);
+    w.u32((abi.thread_private_bytes >> 32) as u32);
     let payload = w.0;
     let mut out = Vec::with_capacity(payload.len() + 40);
     out.extend_from_slice(MAGIC);
@@ -366,10 +365,11 @@ pub fn decode(bytes: &[u8]) -> Option<Artifacts> {
         });
     }
     let (threads, tg_bytes, uses_sync, args_size) = (r.u32()?, r.u32()?, r.u32()? != 0, r.u32()?);
-    if !r.0.is_empty() {
+    let private = u64::from(r.u32()?) | u64::from(r.u32()?) << 32;
+    if !r.0.is_empty() || private > tm_abi::MAX_THREAD_PRIVATE_BYTES {
         return None;
     }
-    let abi = KernelAbi::new(
+    let mut abi = KernelAbi::new(
         kernel_name,
         buffers,
         scalars,
@@ -379,6 +379,7 @@ pub fn decode(bytes: &[u8]) -> Option<Artifacts> {
         uses_sync,
     )
     .ok()?;
+    abi.thread_private_bytes = private;
     (abi.args_size == args_size).then_some(Artifacts {
         ttir,
         ttir_opt,
@@ -412,6 +413,7 @@ mod tests {
             true,
         )
         .unwrap();
+        let abi = KernelAbi { thread_private_bytes: 5 << 16, ..abi };
         Artifacts {
             ttir: "ir".into(),
             ttir_opt: "opt".into(),

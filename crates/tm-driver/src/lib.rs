@@ -45,14 +45,23 @@ pub enum CompileError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LaunchError {
+    /// Arguments of the wrong kind or number (Python's TypeError).
     #[error("{0}")]
     BadArguments(String),
+    /// An argument of the right kind whose value cannot be used: a null or bogus pointer, a
+    /// read-only array where the kernel writes (Python's ValueError).
+    #[error("{0}")]
+    BadValue(String),
     #[error("{0}")]
     Runtime(String),
     /// The kernel needs more than this device allows (found when its runtime pipeline is built).
     #[error("{0}")]
     Resources(String),
 }
+
+/// The largest Metal source a kernel may have. Kernels of hundreds of KiB come from long
+/// unrolled loops; Metal's compiler and clang (the CPU executor) take minutes on them.
+pub const MAX_MSL_BYTES: usize = 256 * 1024;
 
 /// A kernel compiled for one specialisation.
 pub struct CompiledKernel {
@@ -173,6 +182,15 @@ fn compile_uncached(req: &CompileRequest, mut dump: Option<&mut dump::Dump>) -> 
         other => CompileError::Resources(format!("kernel '{}': {other}", req.source.name)),
     })?;
     stage("msl", t);
+    if msl.source.len() > MAX_MSL_BYTES {
+        return Err(CompileError::Resources(format!(
+            "kernel '{}': its Metal source is {} KiB, over triton_metal's budget of {} KiB (compilers take minutes on such kernels); \
+             long tl.static_range loops copy their body once per iteration: use range() where the loop index need not be a constant",
+            req.source.name,
+            msl.source.len() / 1024,
+            MAX_MSL_BYTES / 1024
+        )));
+    }
     if let Some(d) = dump.as_deref_mut() {
         d.write("layout", "txt", &msl.layouts);
         d.write("msl", "metal", &msl.source);
@@ -240,7 +258,15 @@ impl CompiledKernel {
         let launch = self
             .abi
             .check_launch(grid, buffers, scalars)
-            .map_err(|e| LaunchError::BadArguments(format!("kernel '{}': {e}", self.name)))?;
+            .map_err(|e| {
+                let m = format!("kernel '{}': {e}", self.name);
+                match e {
+                    tm_abi::AbiError::BadAddress { .. } | tm_abi::AbiError::ReadOnly { .. } => {
+                        LaunchError::BadValue(m)
+                    }
+                    _ => LaunchError::BadArguments(m),
+                }
+            })?;
         if launch.is_empty() {
             return Ok(());
         }

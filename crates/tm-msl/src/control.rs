@@ -190,6 +190,7 @@ impl Emitter<'_> {
                     let regs = self.layouts[*layout].regs();
                     let e = Self::at(src, "r");
                     self.line(format!("{decl} {tmp}[{regs}];"));
+                    self.count_private(regs, ty.elem);
                     self.line(format!("for (uint r = 0; r < {regs}u; ++r) {tmp}[r] = {e};"));
                     *src = Repr::Array { name: tmp, layout: *layout };
                 } else {

@@ -26,6 +26,21 @@ const LIBRARY_NAMES: &[&str] = &[
 /// The MSL function name of a kernel: its Python name unless that clashes
 /// with a keyword or a library function, then with a `_kernel` suffix.
 pub fn kernel_ident(name: &str) -> String {
+    // Python identifiers may hold any Unicode letter; MSL's are ASCII. Every other character
+    // becomes `_u{hex}_`, so distinct names stay distinct and readable.
+    let mangled: String;
+    let name = if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !name.is_empty() {
+        name
+    } else {
+        mangled = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '_' { c.to_string() } else { format!("_u{:x}_", c as u32) })
+            .collect::<String>();
+        if mangled.is_empty() || mangled.starts_with(|c: char| c.is_ascii_digit()) {
+            return format!("k_{mangled}");
+        }
+        &mangled
+    };
     let clashes = RESERVED.contains(&name) || LIBRARY_NAMES.contains(&name) || name.starts_with("tm_") || name.starts_with("__");
     if clashes {
         format!("{name}_kernel")
@@ -108,6 +123,14 @@ mod tests {
         assert_eq!(literal(Const::Float(0.0), DType::F16), "(half)(0e0f)");
         assert_eq!(literal(Const::Float(f64::NEG_INFINITY), DType::F32), "as_type<float>(0xff800000u)");
         assert_eq!(literal(Const::Int(1), DType::I1), "true");
+    }
+
+    #[test]
+    fn non_ascii_kernel_names_are_mangled() {
+        assert_eq!(kernel_ident("ядро"), "_u44f__u434__u440__u43e_");
+        assert_eq!(kernel_ident("add_é"), "add__ue9_");
+        assert_ne!(kernel_ident("aé"), kernel_ident("aè"));
+        assert_eq!(kernel_ident("add"), "add");
     }
 
     #[test]

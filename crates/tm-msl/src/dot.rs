@@ -62,6 +62,7 @@ impl Emitter<'_> {
             self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
             let accr = self.get(acc, l)?;
             self.line(format!("{out_t} {name}[{regs}];"));
+            self.count_private(regs, self.f.ty(res).elem);
             self.line(format!("for (uint r = 0; r < {regs}u; ++r) {{"));
             self.depth += 1;
             let lay = self.layouts[l].clone();
@@ -186,6 +187,7 @@ impl Emitter<'_> {
         let name = format!("v{}", res.0);
         let idx = self.linear_index(l, "r");
         self.line(format!("{out_t} {name}[{regs}];"));
+        self.count_private(regs, self.f.ty(res).elem);
         self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ({out_t})(((threadgroup float*)tm_smem)[{idx}]);"));
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())

@@ -9,7 +9,7 @@ use crate::layout::{BlockedFamily, Layout};
 use crate::{MslError, MslKernel, MslOptions};
 use std::collections::HashMap;
 use std::fmt::Write;
-use tm_abi::{BufferParam, KernelAbi, ParamSlot, MAX_THREADGROUP_BYTES, MAX_THREADS_PER_THREADGROUP, SIMD_WIDTH};
+use tm_abi::{BufferParam, KernelAbi, ParamSlot, MAX_THREADGROUP_BYTES, MAX_THREADS_PER_THREADGROUP, MAX_THREAD_PRIVATE_BYTES, SIMD_WIDTH};
 use tm_ir::{CastKind, CmpPred, DType, Elem, Func, Loc, Op, OpKind, Type, UnOp, ValueId};
 use tm_opt::AxisInfo;
 
@@ -55,6 +55,9 @@ pub(crate) struct Emitter<'a> {
     /// Dot accumulators held in simdgroup matrices (loop-carried across a
     /// K loop): value -> fragment array name.
     pub fragments: HashMap<ValueId, String>,
+    /// Bytes of every per-thread array declared so far (an upper bound of what a thread
+    /// keeps: clang and Metal may reuse the storage of dead arrays).
+    pub private_bytes: u64,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -132,6 +135,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
             c
         },
         fragments: HashMap::new(),
+        private_bytes: 0,
     };
     em.assign_prefs();
 
@@ -160,6 +164,15 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
 
     em.region(&f.body.ops)?;
 
+    if em.private_bytes > MAX_THREAD_PRIVATE_BYTES {
+        return Err(MslError::Resources(format!(
+            "needs {} KiB of per-thread arrays with num_warps={} ({} threads); triton_metal allows at most {} KiB per thread, beyond what any Apple GPU holds in registers: use more warps or smaller blocks",
+            em.private_bytes.div_ceil(1024),
+            opts.num_warps,
+            threads,
+            MAX_THREAD_PRIVATE_BYTES / 1024
+        )));
+    }
     if em.smem_bytes > MAX_THREADGROUP_BYTES {
         return Err(MslError::Resources(format!(
             "kernel '{}' needs {} bytes of threadgroup memory; Metal allows at most {MAX_THREADGROUP_BYTES} (32 KiB): use smaller blocks",
@@ -167,7 +180,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         )));
     }
     let name = crate::dialect::kernel_ident(&f.name);
-    let abi = KernelAbi::new(
+    let mut abi = KernelAbi::new(
         name.clone(),
         buffers.clone(),
         scalars.iter().map(|(n, d, _)| (n.clone(), *d)).collect(),
@@ -176,6 +189,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         em.smem_bytes,
         em.uses_sync,
     )?;
+    abi.thread_private_bytes = em.private_bytes;
 
     let mut out = String::new();
     let _ = writeln!(out, "// triton_metal: kernel {name}, num_warps={}", opts.num_warps);
@@ -336,7 +350,17 @@ impl<'a> Emitter<'a> {
         let regs = self.layouts[l].regs();
         let decl = elem_decl(ty.elem, loc)?;
         self.line(format!("{decl} {name}[{regs}];"));
+        self.count_private(regs, ty.elem);
         Ok(regs)
+    }
+
+    /// Counts a per-thread array of `regs` elements of `elem` ([`Emitter::private_bytes`]).
+    pub fn count_private(&mut self, regs: u32, elem: Elem) {
+        let size = match elem {
+            Elem::Scalar(d) => u64::from(d.size_bytes()).max(1),
+            Elem::Ptr(_) => 8,
+        };
+        self.private_bytes += u64::from(regs) * size;
     }
 
     fn op(&mut self, op: &Op) -> R<()> {

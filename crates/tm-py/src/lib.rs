@@ -198,6 +198,10 @@ impl Kernel {
         d.set_item("kernel_name", &a.kernel_name)?;
         let buffers: Vec<(&str, &str)> = a.buffers.iter().map(|b| (b.name.as_str(), b.dtype.triton_name())).collect();
         d.set_item("buffers", buffers)?;
+        // The pointer parameters the kernel stores to or updates atomically.
+        let written: Vec<&str> = a.buffers.iter().filter(|b| b.written).map(|b| b.name.as_str()).collect();
+        d.set_item("written_buffers", written)?;
+        d.set_item("thread_private_bytes", a.thread_private_bytes)?;
         let scalars: Vec<(&str, &str, u32)> =
             a.scalars.iter().map(|s| (s.name.as_str(), s.dtype.triton_name(), s.offset)).collect();
         d.set_item("scalars", scalars)?;
@@ -465,6 +469,7 @@ fn buffer_arg((addr, start, len, flags): (usize, usize, usize, u32)) -> BufferAr
 fn launch_error(e: LaunchError) -> PyErr {
     match e {
         LaunchError::BadArguments(m) => PyTypeError::new_err(m),
+        LaunchError::BadValue(m) => PyValueError::new_err(m),
         LaunchError::Runtime(m) => PyRuntimeError::new_err(m),
         LaunchError::Resources(m) => OutOfResources::new_err(m),
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import os
+import threading
 import time
 from typing import Dict, List, Optional
 
@@ -109,8 +110,10 @@ class Autotuner(KernelInterface):
         self.cache_results = cache_results
         self.best_config = None
         self.bench_time = 0.0
-        self.nargs = None
-        self.restore_copies = {}
+        # Launches may come from several threads: the arguments of the launch in progress
+        # (`nargs`, `restore_copies`) are per thread, and one thread at a time benchmarks.
+        self._local = threading.local()
+        self._tuning = threading.RLock()
 
         self.user_defined_pre_hook = pre_hook is not None
         self.user_defined_post_hook = post_hook is not None
@@ -142,6 +145,27 @@ class Autotuner(KernelInterface):
         self.num_warmups = warmup
         self.num_reps = rep
         self.use_cuda_graph = use_cuda_graph
+
+    @property
+    def nargs(self):
+        """The arguments, by name, of this thread's launch in progress (None between launches)."""
+        return getattr(self._local, "nargs", None)
+
+    @nargs.setter
+    def nargs(self, value):
+        self._local.nargs = value
+
+    @property
+    def restore_copies(self):
+        """Copies of the ``restore_value`` arrays of this thread's benchmarked launch."""
+        copies = getattr(self._local, "restore_copies", None)
+        if copies is None:
+            copies = self._local.restore_copies = {}
+        return copies
+
+    @restore_copies.setter
+    def restore_copies(self, value):
+        self._local.restore_copies = value
 
     def _default_pre_hook(self, kwargs, reset_only=False):
         for name in self.reset_to_zero:
@@ -199,26 +223,13 @@ class Autotuner(KernelInterface):
         key = None
         if len(self.configs) > 1:
             key = self._tuning_key(args, kwargs)
-            if key not in self.cache:
-                used_cached_result = False
-                pruned = self.prune_configs(kwargs)
-                if len(pruned) == 1:
-                    self.cache[key] = pruned[0]
-                    self.bench_time = 0.0
-                else:
-                    start = time.perf_counter()
-                    timings = {c: self._bench(*args, config=c, **kwargs) for c in pruned}
-                    self.bench_time = time.perf_counter() - start
-                    best = builtins.min(timings, key=timings.get)
-                    if _as_list(timings[best])[0] == float("inf"):
-                        raise AutotunerError(
-                            f"autotuning kernel '{self.base_fn.__name__}': no config fits the device "
-                            f"(every config ran out of resources)"
-                        )
-                    self.cache[key] = best
-                    self.configs_timings = timings
-                    self.pre_hook({**self.nargs, **kwargs, **best.all_kwargs()}, reset_only=True)
-            config = self.cache[key]
+            config = self.cache.get(key)
+            if config is None:
+                with self._tuning:  # another thread may have tuned this key meanwhile
+                    config = self.cache.get(key)
+                    if config is None:
+                        used_cached_result = False
+                        config = self._tune(key, args, kwargs)
         else:
             config = self.configs[0]
         self.best_config = config
@@ -227,11 +238,34 @@ class Autotuner(KernelInterface):
                 f"Triton autotuning for function {self.base_fn.__name__},\nwith key as {key},\n"
                 f"finished after {self.bench_time:.2f}s,\nbest config selected: {config};"
             )
+        nargs = self.nargs
         if config.pre_hook is not None:
-            config.pre_hook({**self.nargs, **kwargs, **config.all_kwargs()})
-        ret = self.fn.run(*args, **kwargs, **config.all_kwargs())
-        self.nargs = None
-        return ret
+            config.pre_hook({**nargs, **kwargs, **config.all_kwargs()})
+        try:
+            return self.fn.run(*args, **kwargs, **config.all_kwargs())
+        finally:
+            self.nargs = None
+
+    def _tune(self, key, args, kwargs):
+        """Benchmarks the pruned configs for `key` and records the fastest in `cache`."""
+        pruned = self.prune_configs(kwargs)
+        if len(pruned) == 1:
+            self.cache[key] = pruned[0]
+            self.bench_time = 0.0
+            return pruned[0]
+        start = time.perf_counter()
+        timings = {c: self._bench(*args, config=c, **kwargs) for c in pruned}
+        self.bench_time = time.perf_counter() - start
+        best = builtins.min(timings, key=timings.get)
+        if _as_list(timings[best])[0] == float("inf"):
+            raise AutotunerError(
+                f"autotuning kernel '{self.base_fn.__name__}': no config fits the device "
+                f"(every config ran out of resources)"
+            )
+        self.configs_timings = timings
+        self.pre_hook({**self.nargs, **kwargs, **best.all_kwargs()}, reset_only=True)
+        self.cache[key] = best
+        return best
 
     def prune_configs(self, kwargs: Dict) -> List[Config]:
         pruned = self.configs

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import inspect
 import numbers
+import operator
 import sys
 import textwrap
 import types
@@ -193,7 +194,7 @@ def _int_dtype(v: int) -> str:
         return "i64"
     if 0 <= v < 2**64:
         return "u64"
-    raise ValueError(f"integer argument {v} does not fit in 64 bits")
+    raise ValueError(f"the integer {v} does not fit in 64 bits (int64 or uint64)")
 
 
 def _describe_global(value, seen, names=()):
@@ -378,7 +379,10 @@ class JITFunction:
                     key.append(("c", 1))
                     specs.append(("constexpr", 1))
                     continue
-                dt = _int_dtype(v)
+                try:
+                    dt = _int_dtype(v)
+                except ValueError as e:
+                    raise ValueError(f"argument '{name}' of kernel '{kname}': {e}") from None
                 div = 16 if (v % 16 == 0 and i not in self.do_not_specialize) else 1
                 key.append(("i", dt, div))
                 specs.append(("int", dt, div))
@@ -567,19 +571,41 @@ def _warmup_array(arg):
 
 
 def _normalize_grid(grid, kname):
-    if isinstance(grid, int):
-        grid = (grid,)
-    try:
-        dims = tuple(int(g) for g in grid)
-    except TypeError:
-        raise TypeError(f"kernel '{kname}': grid must be a tuple of 1 to 3 ints or a callable returning one") from None
+    """The (x, y, z) grid of a launch. Entries must be integers (anything with ``__index__``,
+    as upstream's launcher takes them): ``n / BLOCK`` is a float and refused, where truncating
+    it would silently launch too few programs."""
+    if isinstance(grid, (tuple, list)):
+        dims = grid
+    else:
+        try:
+            dims = (operator.index(grid),)
+        except TypeError:
+            raise TypeError(
+                f"kernel '{kname}': grid must be a tuple of 1 to 3 ints or a callable returning one, "
+                f"got {type(grid).__name__} {_short_repr(grid)}"
+            ) from None
     if not 1 <= len(dims) <= 3:
         raise ValueError(f"kernel '{kname}': grid must have 1 to 3 dimensions, got {len(dims)}")
+    out = []
     limits = (2**31 - 1, 65535, 65535)
     for d, (g, lim) in enumerate(zip(dims, limits)):
+        try:
+            g = operator.index(g)
+        except TypeError:
+            hint = " (use triton.cdiv(n, BLOCK), not n / BLOCK)" if isinstance(g, float) else ""
+            raise TypeError(
+                f"kernel '{kname}': grid dimension {d} is {_short_repr(g)} of type {type(g).__name__}; "
+                f"grid entries must be integers{hint}"
+            ) from None
         if g < 0 or g > lim:
             raise ValueError(f"kernel '{kname}': grid dimension {d} is {g}; it must be between 0 and {lim}")
-    return dims + (1,) * (3 - len(dims))
+        out.append(g)
+    return tuple(out) + (1,) * (3 - len(out))
+
+
+def _short_repr(v):
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 
 def jit(fn=None, **kwargs):

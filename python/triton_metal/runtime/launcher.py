@@ -48,6 +48,14 @@ class _GenericPath(TypeError):
     catches TypeError: binding errors and bad arguments go there too)."""
 
 
+def _all_int(grid):
+    """Whether every entry of a grid tuple is exactly an int."""
+    return _INT_ONLY.issuperset(map(type, grid))
+
+
+_INT_ONLY = frozenset((int,))
+
+
 def _wide_int(v):
     """The key of an int argument outside int32 (the generic path types it i64 or u64)."""
     if -(2**63) <= v < 2**63:
@@ -135,10 +143,12 @@ _TAIL = """\
         _tm_meta = {{{meta}}}
 {options}
         _tm_grid = _tm_grid(_tm_meta)
+    # Grids of plain ints, normalised once. (4.0,) == (4,) as a dict key: a hit counts only
+    # for a grid whose entries are all of type int.
     _tm_g = _tm_grids.get(_tm_grid) if _tm_type(_tm_grid) is _tm_tuple else None
-    if _tm_g is None:
+    if _tm_g is None or not _tm_all_int(_tm_grid):
         _tm_g = _tm_normalize_grid(_tm_grid, _tm_kname)
-        if _tm_type(_tm_grid) is _tm_tuple:
+        if _tm_type(_tm_grid) is _tm_tuple and _tm_all_int(_tm_grid):
             if _tm_len(_tm_grids) > 4096: _tm_grids.clear()
             _tm_grids[_tm_grid] = _tm_g
     _tm_kernel.launch(_tm_g, _tm_buffers, _tm_scalars)
@@ -191,6 +201,7 @@ def make(fn, fast, pointer_of, handlers, host_array, dtype_names, normalize_grid
         "_tm_unset": _UNSET,
         "_tm_config": _CONFIG,
         "_tm_grids": {},  # normalised grids by the tuple given
+        "_tm_all_int": _all_int,
         "_tm_normalize_grid": normalize_grid,
         "_tm_kname": fn.__name__,
         "_tm_fast": fast,
