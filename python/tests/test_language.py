@@ -53,6 +53,39 @@ def test_hints_enable_vector_access():
 
 
 @triton.jit
+def looped_row_scale(x_ptr, y_ptr, n, stride, BLOCK: tl.constexpr):
+    # the loop's induction variable is a multiple of BLOCK (lb 0, step BLOCK) and the row
+    # pointer carried through the second loop advances by BLOCK: both allow float4 access
+    row = tl.program_id(0)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for off in range(0, n, BLOCK):
+        cols = off + tl.arange(0, BLOCK)
+        acc += tl.load(x_ptr + row * stride + cols, mask=cols < n, other=0.0)
+    total = tl.sum(acc, axis=0)
+    src = x_ptr + row * stride + tl.arange(0, BLOCK)
+    dst = y_ptr + row * stride + tl.arange(0, BLOCK)
+    for off in range(0, n, BLOCK):
+        m = off + tl.arange(0, BLOCK) < n
+        tl.store(dst, tl.load(src, mask=m) / total, mask=m)
+        src += BLOCK
+        dst += BLOCK
+
+
+def test_loop_induction_and_carried_pointers_vectorise():
+    rng = np.random.default_rng(3)
+    x = rng.random((3, 1040), dtype=np.float32)  # 1040 = 16 * 65: masks uniform per float4
+    y = np.zeros_like(x)
+    k = looped_row_scale[(3,)](x, y, 1040, 1040, BLOCK=512)
+    msl = k.asm["msl"]
+    assert msl.count("float4") >= 3, msl  # the loads of both loops and the store
+    np.testing.assert_allclose(y, x / x.sum(axis=1, keepdims=True), rtol=1e-5)
+    # n not a multiple of 16: masks may change inside a float4, scalar accesses, same values
+    y2 = np.zeros_like(x)
+    k2 = looped_row_scale[(3,)](x, y2, 1039, 1040, BLOCK=512)
+    np.testing.assert_allclose(y2[:, :1039], x[:, :1039] / x[:, :1039].sum(axis=1, keepdims=True), rtol=1e-5)
+
+
+@triton.jit
 def softmax_builtin(x_ptr, y_ptr, N: tl.constexpr):
     offs = tl.arange(0, N)
     tl.store(y_ptr + offs, tl.softmax(tl.load(x_ptr + offs)))

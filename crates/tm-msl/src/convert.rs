@@ -49,8 +49,60 @@ impl Emitter<'_> {
         pure && op.operands.iter().all(|&o| !self.f.ty(o).is_block() || self.rematerializable(o, depth + 1))
     }
 
+    /// Row-major index of each register of simdgroup 0's lanes in layout `l`, per register.
+    fn warp_indices(&self, l: usize) -> Vec<Vec<u64>> {
+        let lay = &self.layouts[l];
+        let shape = lay.shape();
+        let per_lane: Vec<Vec<Vec<u32>>> = (0..tm_abi::SIMD_WIDTH).map(|t| lay.coords(t)).collect();
+        (0..lay.regs() as usize)
+            .map(|r| {
+                per_lane
+                    .iter()
+                    .map(|c| lay.embed.iter().zip(&shape).fold(0u64, |acc, (&fd, &s)| acc * s as u64 + c[r][fd] as u64))
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// Elements of padding after each row (last-dim run) of a row-major threadgroup
+    /// buffer written in layout `from` and read in layout `to` of element size `bytes`:
+    /// the candidate with the fewest bank conflicts (32 banks of 4 bytes, counted over
+    /// simdgroup 0's accesses), the smallest on a tie. Padding changes nothing but
+    /// addresses; a transpose through memory needs it (a column read would hit one bank).
+    fn smem_row_pad(&self, from: usize, to: usize, bytes: u32, inner: u64) -> u64 {
+        if inner <= 1 || self.layouts[from].shape().len() < 2 {
+            return 0;
+        }
+        let (w, r) = (self.warp_indices(from), self.warp_indices(to));
+        let cost = |pad: u64| -> usize {
+            w.iter()
+                .chain(&r)
+                .map(|lanes| {
+                    let mut banks: Vec<Vec<u64>> = vec![vec![]; 32];
+                    for &i in lanes {
+                        let word = (i + i / inner * pad) * bytes as u64 / 4;
+                        let b = &mut banks[(word % 32) as usize];
+                        if !b.contains(&word) {
+                            b.push(word);
+                        }
+                    }
+                    banks.iter().map(|b| b.len()).max().unwrap_or(1)
+                })
+                .sum()
+        };
+        let mut best = (cost(0), 0);
+        for pad in [1u64, 2, 4, 8] {
+            let c = cost(pad * 4 / bytes as u64);
+            if c < best.0 {
+                best = (c, pad * 4 / bytes as u64);
+            }
+        }
+        best.1
+    }
+
     /// Writes each element once (by its first owner) to threadgroup memory in
-    /// row-major order, then reads it back in the wanted layout.
+    /// row-major order (rows padded where that avoids bank conflicts), then reads it
+    /// back in the wanted layout.
     fn convert_through_smem(&mut self, v: ValueId, from: &Repr, l: usize, name: &str) -> R<Repr> {
         let ty = self.f.ty(v).clone();
         let loc = self.f.def_op(v).map(|o| self.f.op(o).loc).unwrap_or_default();
@@ -59,11 +111,18 @@ impl Emitter<'_> {
         };
         let Repr::Array { name: src, layout: fl } = from else { unreachable!("uniform values never convert") };
         let elem_bytes = d.size_bytes();
-        self.smem_bytes = self.smem_bytes.max((ty.numel() as u32 * elem_bytes).next_multiple_of(16));
+        let inner = *ty.shape.last().unwrap_or(&1) as u64;
+        let pad = self.smem_row_pad(*fl, l, elem_bytes, inner);
+        let padded = ty.numel() + ty.numel() / inner.max(1) * pad;
+        self.smem_bytes = self.smem_bytes.max((padded as u32 * elem_bytes).next_multiple_of(16));
         self.uses_sync = true;
         let t = elem_decl(ty.elem, loc)?;
         let (from_regs, to_regs) = (self.layouts[*fl].regs(), self.layouts[l].regs());
-        let (wi, ri) = (self.linear_index(*fl, "r"), self.linear_index(l, "r"));
+        let (mut wi, mut ri) = (self.linear_index(*fl, "r"), self.linear_index(l, "r"));
+        if pad > 0 {
+            wi = format!("tm_pad({wi}, {inner}u, {pad}u)");
+            ri = format!("tm_pad({ri}, {inner}u, {pad}u)");
+        }
         self.barrier_before_smem_write();
         self.line(format!(
             "for (uint r = 0; r < {from_regs}u; ++r) if (L{fl}_own) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r];"

@@ -1,12 +1,13 @@
 //! `tt.dot` on Apple's `simdgroup_matrix` 8x8 multiply-accumulate, the way
-//! MLX's Steel GEMM gets its throughput. Operands are staged (as float) through
-//! threadgroup memory; each simdgroup owns a rectangle of 8x8 output tiles,
+//! MLX's Steel GEMM gets its throughput. Operands are staged through threadgroup
+//! memory in their own precision (half stays half, loaded as `simdgroup_half8x8`
+//! and multiplied into float accumulators; other float types as float); each simdgroup owns a rectangle of 8x8 output tiles,
 //! loads its A and B tiles with `simdgroup_load` and accumulates with
 //! `simdgroup_multiply_accumulate`; the result goes back through threadgroup
 //! memory into the result's blocked layout. Integer dots (int8 -> int32) use a
 //! per-element loop over the staged operands.
 //!
-//! Threadgroup memory: max(M*N, (M+N)*K) * 4 bytes, refused over 32 KiB.
+//! Threadgroup memory: max(M*N*4, (M*K + K*N) * operand bytes), refused over 32 KiB.
 //! `tf32` precision computes in full float32 (documented in the README).
 
 use crate::emit::{unsupported, Emitter, Repr, R};
@@ -42,7 +43,9 @@ impl Emitter<'_> {
         let out_t = crate::emit::tname(out_d, loc)?;
         let is_int = in_d.is_int();
         let st = if is_int { "int" } else { "float" };
-        let bytes = (m * n).max((m + n) * k) * 4;
+        let staged = |d: DType| if is_int || d == DType::U8 { 4 } else { mma_operand(d).1 };
+        let b_d = self.f.ty(b).dtype().unwrap_or(in_d);
+        let bytes = (m * n * 4).max(m * k * staged(in_d) + k * n * staged(b_d));
         if bytes > tm_abi::MAX_THREADGROUP_BYTES {
             return Err(crate::MslError::Resources(format!(
                 "tl.dot of [{m}, {k}] x [{k}, {n}] needs {bytes} bytes of threadgroup memory; Metal allows at most {} (32 KiB): use smaller BLOCK sizes",
@@ -141,23 +144,27 @@ impl Emitter<'_> {
         Ok(())
     }
 
-    /// `c += a @ b` on the fragments `c`, with a and b staged as float.
+    /// `c += a @ b` on the fragments `c`, with a and b staged in their own precision
+    /// (see [`mma_operand`]).
     fn mma_k_loop(&mut self, c: &str, plan: &MmaPlan, a: ValueId, b: ValueId, m: u32, n: u32, k: u32) -> R<()> {
         let (wn, tm, tn, active) = (plan.wn, plan.tm, plan.tn, plan.active);
-        let b_off = m * k * 4;
-        self.smem_bytes = self.smem_bytes.max((m + n) * k * 4);
-        let aptr = "((threadgroup float*)tm_smem)";
-        let bptr = format!("((threadgroup float*)(tm_smem + {b_off}u))");
+        let (at, ab) = mma_operand(self.f.ty(a).dtype().unwrap_or(DType::F32));
+        let (bt, bb) = mma_operand(self.f.ty(b).dtype().unwrap_or(DType::F32));
+        // The B tile starts 16-byte aligned after the A tile.
+        let b_off = (m * k * ab).next_multiple_of(16);
+        self.smem_bytes = self.smem_bytes.max(b_off + k * n * bb);
+        let aptr = format!("((threadgroup {at}*)tm_smem)");
+        let bptr = format!("((threadgroup {bt}*)(tm_smem + {b_off}u))");
         self.barrier_before_smem_write();
-        self.stage(a, 0, "float");
-        self.stage(b, b_off, "float");
+        self.stage(a, 0, at);
+        self.stage(b, b_off, bt);
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
         self.line(format!("if (tm_sg < {active}u) {{"));
         self.depth += 1;
         self.line(format!("for (uint kk = 0; kk < {k}u; kk += 8u) {{"));
         self.depth += 1;
-        self.line(format!("simdgroup_float8x8 ma[{tm}];"));
-        self.line(format!("simdgroup_float8x8 mb[{tn}];"));
+        self.line(format!("simdgroup_matrix<{at}, 8, 8> ma[{tm}];"));
+        self.line(format!("simdgroup_matrix<{bt}, 8, 8> mb[{tn}];"));
         self.line(format!("for (uint i = 0; i < {tm}u; ++i) simdgroup_load(ma[i], {aptr} + ((tm_sg / {wn}u) * {tm}u + i) * 8u * {k}u + kk, {k});"));
         self.line(format!("for (uint j = 0; j < {tn}u; ++j) simdgroup_load(mb[j], {bptr} + kk * {n}u + ((tm_sg % {wn}u) * {tn}u + j) * 8u, {n});"));
         self.line(format!(
@@ -191,6 +198,16 @@ impl Emitter<'_> {
         self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = ({out_t})(((threadgroup float*)tm_smem)[{idx}]);"));
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())
+    }
+}
+
+/// The MSL type and byte size a float `tl.dot` operand of type `d` is staged and
+/// multiplied in: half stays half (Apple's matrix units multiply half into float
+/// accumulators, as Triton's fp16 dot with fp32 accumulation); anything else is float.
+fn mma_operand(d: DType) -> (&'static str, u32) {
+    match d {
+        DType::F16 => ("half", 2),
+        _ => ("float", 4),
     }
 }
 

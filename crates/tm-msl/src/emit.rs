@@ -246,6 +246,8 @@ template <typename T, typename U> inline T tm_sdiv(T a, T b) { return b == T(0) 
 template <typename T> inline T tm_srem(T a, T b) { return (b == T(0) || b == T(-1)) ? T(0) : T(a % b); }
 template <typename T> inline T tm_udiv(T a, T b) { return b == T(0) ? T(0) : T(a / b); }
 template <typename T> inline T tm_urem(T a, T b) { return b == T(0) ? T(0) : T(a % b); }
+// Row-major threadgroup index `i` with `pad` elements after every `inner` (bank-conflict padding).
+inline uint tm_pad(uint i, uint inner, uint pad) { return i + i / inner * pad; }
 // simd_shuffle_xor for every element type (Metal's covers 16- and 32-bit types).
 inline float tm_shfl_xor(float x, ushort m) { return simd_shuffle_xor(x, m); }
 inline half tm_shfl_xor(half x, ushort m) { return simd_shuffle_xor(x, m); }

@@ -46,6 +46,7 @@ pub fn binary_expr(b: BinOp, d: DType, x: &str, y: &str) -> String {
 
 /// C expression for a math function on element type `d`. Half and bfloat
 /// inputs are computed in float and rounded back, as Triton's libdevice calls do.
+/// `exp` is `exp2(x * log2 e)`, as Triton computes it.
 pub fn math_expr(m: MathFn, d: DType, a: &[String]) -> String {
     let t = msl_type_name(d).unwrap_or("float");
     if m == MathFn::Abs && d.is_int() {
@@ -60,6 +61,9 @@ pub fn math_expr(m: MathFn, d: DType, a: &[String]) -> String {
         MathFn::Expm1 => format!("tm_expm1({})", f(&a[0])),
         MathFn::Pow | MathFn::Atan2 => format!("{}({}, {})", m.name(), f(&a[0]), f(&a[1])),
         MathFn::Abs => format!("fabs({})", f(&a[0])),
+        // As Triton lowers fp32 `exp` (ex2.approx of x * log2 e): the hardware's base-2
+        // exponential, not a range-reduced library exp.
+        MathFn::Exp => format!("exp2({} * 1.4426950408889634f)", f(&a[0])),
         other => format!("{}({})", other.name(), f(&a[0])),
     };
     if d == DType::F32 {

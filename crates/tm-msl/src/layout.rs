@@ -29,8 +29,13 @@ impl BlockedFamily {
     /// elements per thread along the last dimension (one 16-byte vector of
     /// fp32), lanes then warps spread fastest dimension first.
     pub fn default_for(shape: &[u32], num_warps: u32) -> BlockedFamily {
+        BlockedFamily::with_order(shape, num_warps, (0..shape.len()).rev().collect())
+    }
+
+    /// As [`BlockedFamily::default_for`], with dimension order `order` (fastest first):
+    /// the layout Triton's coalesce pass gives an access contiguous along `order[0]`.
+    pub fn with_order(shape: &[u32], num_warps: u32, order: Vec<usize>) -> BlockedFamily {
         let rank = shape.len();
-        let order: Vec<usize> = (0..rank).rev().collect();
         let numel: u64 = shape.iter().map(|&s| s as u64).product();
         let threads = (num_warps * SIMD_WIDTH) as u64;
         let fast = order[0];
@@ -188,12 +193,11 @@ impl Layout {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Evaluates the layout's mapping in Rust, mirroring the emitted expressions.
-    fn coords(l: &Layout, tid: u32) -> Vec<Vec<u32>> {
+impl Layout {
+    /// The family coordinates of each register of thread `tid`, evaluated in Rust exactly
+    /// as the emitted expressions compute them (used to plan threadgroup-memory layouts).
+    pub fn coords(&self, tid: u32) -> Vec<Vec<u32>> {
+        let l = self;
         let f = &l.family;
         let (lane, warp) = (tid % 32, tid / 32);
         let dims = l.dims();
@@ -225,6 +229,34 @@ mod tests {
                     .collect()
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn coords(l: &Layout, tid: u32) -> Vec<Vec<u32>> {
+        l.coords(tid)
+    }
+
+    #[test]
+    fn ordered_family_puts_threads_along_its_fastest_dim() {
+        let f = BlockedFamily::with_order(&[64, 64], 4, vec![0, 1]);
+        assert_eq!(f.size_per_thread, vec![4, 1]);
+        assert_eq!(f.threads_per_warp, vec![16, 2]);
+        for shape in [vec![64, 64], vec![16, 128], vec![128, 8]] {
+            for warps in [1, 4, 8] {
+                let l = Layout::new(BlockedFamily::with_order(&shape, warps, vec![0, 1]), shape.clone());
+                let mut seen = vec![0u32; (shape[0] * shape[1]) as usize];
+                for t in 0..warps * 32 {
+                    for c in coords(&l, t) {
+                        seen[(c[0] * shape[1] + c[1]) as usize] += 1;
+                    }
+                }
+                assert!(seen.iter().all(|&s| s == seen[0] && s >= 1), "{shape:?} w={warps}");
+            }
+        }
     }
 
     fn check_covers(shape: &[u32], warps: u32) {

@@ -3,9 +3,16 @@
 //! makes `x` take the slice of the 2-D layout; element-wise operands follow
 //! their result; stores anchor their pointer's default layout; loop-carried
 //! values take one layout for init, iteration argument, yield and result.
+//!
+//! Coalescing (Triton's coalesce pass) comes first: a block load or store whose
+//! pointer is contiguous along a dimension other than its rank's family's fastest
+//! (a transposed store) gets a family ordered by its pointer's contiguity. Once one
+//! access does, every block load and store anchors its own coalesced layout, so a
+//! producer and a consumer that disagree meet in a conversion of the value
+//! (through threadgroup memory, `convert.rs`) instead of one access going strided.
 
 use crate::emit::Emitter;
-use crate::layout::Layout;
+use crate::layout::{BlockedFamily, Layout};
 use tm_ir::{OpKind, ValueId};
 
 impl Emitter<'_> {
@@ -28,9 +35,55 @@ impl Emitter<'_> {
         }
     }
 
+    /// The layout block pointer `ptr` is accessed best in: the family ordered by the
+    /// pointer's contiguity (largest first; ties keep the default order), and whether
+    /// that order differs from the rank's default family.
+    fn coalesced(&mut self, ptr: ValueId) -> Option<(usize, bool)> {
+        let ty = self.f.ty(ptr).clone();
+        if ty.rank() < 2 {
+            return None;
+        }
+        let default = self.default_layout(&ty);
+        let def_order = self.layouts[default].family.order.clone();
+        let contig = &self.axis[ptr.0 as usize].contiguity;
+        let mut order = def_order.clone();
+        // Stable: equal contiguity keeps the default order.
+        order.sort_by_key(|&d| std::cmp::Reverse(if ty.shape[d] > 1 { contig[d] } else { 0 }));
+        if contig[order[0]] <= 1 || order[0] == def_order[0] {
+            return Some((default, false));
+        }
+        let fam = BlockedFamily::with_order(&ty.shape, self.num_warps, order);
+        Some((self.intern(Layout::new(fam, ty.shape.clone())), true))
+    }
+
+    /// Anchors block loads and stores to their coalesced layouts when one of them
+    /// needs another order than its rank's family (see the module doc).
+    fn coalesce(&mut self, order: &[tm_ir::OpId]) {
+        let mut anchors = vec![];
+        let mut any = false;
+        for &id in order {
+            let op = self.f.op(id);
+            let target = match op.kind {
+                OpKind::Load { .. } if self.f.ty(op.results[0]).is_block() => op.results[0],
+                OpKind::Store { .. } => op.operands[0],
+                _ => continue,
+            };
+            if let Some((l, deviates)) = self.coalesced(op.operands[0]) {
+                anchors.push((target, l));
+                any |= deviates;
+            }
+        }
+        if any {
+            for (v, l) in anchors {
+                self.prefs.entry(v).or_insert(l);
+            }
+        }
+    }
+
     pub(crate) fn assign_prefs(&mut self) {
         let mut order = vec![];
         self.f.walk(|id| order.push(id));
+        self.coalesce(&order);
         // Iterate to a fixed point: loop results feed yields defined earlier.
         for _ in 0..8 {
             let mut changed = false;

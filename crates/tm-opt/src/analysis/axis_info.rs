@@ -7,7 +7,9 @@
 //! The lowering uses it to emit vector loads and stores (`float4`) only where
 //! addresses are provably contiguous and aligned and masks are uniform.
 
-use tm_ir::{BinOp, CastKind, CmpPred, Const, Elem, Func, OpKind, ValueDef, ValueId};
+use std::collections::HashMap;
+
+use tm_ir::{BinOp, CastKind, CmpPred, Const, Elem, Func, OpId, OpKind, ValueId};
 
 /// Cap on tracked divisibility, as Triton does (large enough for any alignment).
 const MAX_DIV: u64 = 1 << 30;
@@ -52,10 +54,44 @@ impl AxisInfo {
             self.divisibility[d]
         }
     }
+    /// What holds for both (Triton's join: the gcd of every property).
+    fn meet(&self, other: &AxisInfo) -> AxisInfo {
+        let g = |a: &[u64], b: &[u64]| a.iter().zip(b).map(|(&x, &y)| gcd(x, y)).collect();
+        AxisInfo {
+            contiguity: g(&self.contiguity, &other.contiguity),
+            divisibility: g(&self.divisibility, &other.divisibility),
+            constancy: g(&self.constancy, &other.constancy),
+        }
+    }
 }
 
+/// Rounds of the loop fixpoint before giving up on carried values (each round only
+/// weakens some assumption, so real kernels settle in two or three).
+const MAX_ROUNDS: usize = 8;
+
 /// Computes axis info for every value of `f` (indexed by `ValueId.0`).
+///
+/// `scf.for` induction variables get the divisibility of `gcd(lb, step)` (Triton's
+/// AxisInfo for `for off in range(0, N, BLOCK)`); carried values and loop results get
+/// the meet of their initial value and what the body yields, found by iterating from the
+/// optimistic assumption "as the initial value" until nothing changes. `while` and `if`
+/// results and region arguments stay unknown.
 pub fn analyze_axis_info(f: &Func) -> Vec<AxisInfo> {
+    let mut assumed: HashMap<(OpId, usize), AxisInfo> = HashMap::new();
+    for _ in 0..MAX_ROUNDS {
+        let (info, weakened) = analyze_round(f, &mut assumed, false);
+        if !weakened {
+            return info;
+        }
+    }
+    analyze_round(f, &mut assumed, true).0
+}
+
+/// One pass over `f` under the carried-value assumptions `assumed` (keyed by `for` op and
+/// carried index; missing: the initial value's info). Returns the info and whether some
+/// assumption was weakened (then another round is needed). `pessimistic`: carried values
+/// unknown, for when the rounds run out.
+fn analyze_round(f: &Func, assumed: &mut HashMap<(OpId, usize), AxisInfo>, pessimistic: bool) -> (Vec<AxisInfo>, bool) {
     let mut info: Vec<AxisInfo> = f.values.iter().map(|v| AxisInfo::unknown(v.ty.rank())).collect();
     for a in &f.args {
         info[a.value.0 as usize] = AxisInfo::uniform(0, 1, a.divisibility.clamp(1, MAX_DIV), 1);
@@ -64,6 +100,24 @@ pub fn analyze_axis_info(f: &Func) -> Vec<AxisInfo> {
     f.walk(|id| order.push(id));
     for id in order {
         let op = f.op(id);
+        if op.kind == OpKind::For {
+            let region = &op.regions[0];
+            let (lb, step) = (&info[op.operands[0].0 as usize], &info[op.operands[2].0 as usize]);
+            info[region.args[0].0 as usize] = AxisInfo::uniform(0, 1, gcd(lb.divisibility[0], step.divisibility[0]), 1);
+            for (i, &res) in op.results.iter().enumerate() {
+                let rank = f.ty(res).rank();
+                let init = info[op.operands[3 + i].0 as usize].clone();
+                // Always within the initial value's info (it may have weakened this round).
+                let a = match assumed.get(&(id, i)) {
+                    _ if pessimistic => AxisInfo::unknown(rank),
+                    Some(a) => a.meet(&init),
+                    None => init,
+                };
+                info[region.args[1 + i].0 as usize] = a.clone();
+                info[res.0 as usize] = a;
+            }
+            continue;
+        }
         if op.results.len() != 1 {
             continue;
         }
@@ -223,11 +277,27 @@ pub fn analyze_axis_info(f: &Func) -> Vec<AxisInfo> {
         }
         info[res.0 as usize] = out;
     }
-    // Region arguments (loop-carried values) stay unknown: conservative.
-    for (i, v) in f.values.iter().enumerate() {
-        if v.def == ValueDef::RegionArg {
-            info[i] = AxisInfo::unknown(v.ty.rank());
+    // Each carried value's assumption must hold for what the body yields as well.
+    let mut weakened = false;
+    let mut fors = vec![];
+    f.walk(|id| {
+        if f.op(id).kind == OpKind::For {
+            fors.push(id);
+        }
+    });
+    for id in fors {
+        let op = f.op(id);
+        let Some(&y) = op.regions[0].ops.last() else { continue };
+        let yields = &f.op(y).operands;
+        for (i, &res) in op.results.iter().enumerate() {
+            let Some(&yv) = yields.get(i) else { continue };
+            let cur = info[res.0 as usize].clone();
+            let next = cur.meet(&info[yv.0 as usize]);
+            if next != cur {
+                assumed.insert((id, i), next);
+                weakened = true;
+            }
         }
     }
-    info
+    (info, weakened)
 }
