@@ -60,6 +60,22 @@ def test_scans(op, axis, rev, M, N):
     np.testing.assert_allclose(out, numpy_scan(x, op, axis, rev), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("op", ["cumsum", "first_nonzero"])
+@pytest.mark.parametrize("axis,M,N", [(1, 4, 2048), (0, 512, 4), (1, 2, 256)])
+def test_long_forward_scans_in_registers(op, axis, M, N):
+    # several chunks per thread, several simdgroups along the axis: the register scan's
+    # carries between lanes, simdgroups and chunks, in order (first_nonzero does not commute)
+    rng = np.random.default_rng(1)
+    if op == "first_nonzero":
+        x = (rng.integers(0, 3, (M, N)) * (rng.random((M, N)) < 0.01)).astype(np.float32)
+    else:
+        x = rng.standard_normal((M, N)).astype(np.float32)
+    out = np.zeros_like(x)
+    k = scan_2d[(1,)](x, out, M=M, N=N, OP=op, AXIS=axis, REV=False)
+    assert "simd_shuffle_up" in k.asm["msl"]
+    np.testing.assert_allclose(out, numpy_scan(x, op, axis, False), rtol=1e-4, atol=1e-4)
+
+
 @triton.jit
 def int_cumsum(x_ptr, out_ptr, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)

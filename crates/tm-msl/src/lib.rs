@@ -22,6 +22,7 @@ mod memory;
 mod prefs;
 mod reduce;
 mod scan;
+mod scan_regs;
 mod shape;
 pub mod layout;
 pub mod variants;

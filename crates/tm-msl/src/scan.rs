@@ -1,5 +1,5 @@
-//! Scans, sorting, flipping and histograms, all in threadgroup memory:
-//! - scans: Hillis-Steele, log2(n) double-buffered steps with a barrier each,
+//! Scans, sorting, flipping and histograms, in threadgroup memory:
+//! - scans: in registers where they can be (`scan_regs.rs`), otherwise Hillis-Steele, log2(n) double-buffered steps with a barrier each,
 //!   the combine region inlined (left operand first, so non-commutative
 //!   combines keep their order);
 //! - sort: a bitonic network along the last dim;
@@ -18,6 +18,9 @@ impl Emitter<'_> {
         let shape = ty.shape.clone();
         match &op.kind {
             OpKind::Scan { axis, reverse } => {
+                if !*reverse && self.scan_in_registers(op, *axis as usize)? {
+                    return Ok(());
+                }
                 let n = op.operands.len();
                 let axis = *axis as usize;
                 let strides = Self::strides(&shape);
