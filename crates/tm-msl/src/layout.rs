@@ -35,12 +35,19 @@ impl BlockedFamily {
     /// As [`BlockedFamily::default_for`], with dimension order `order` (fastest first):
     /// the layout Triton's coalesce pass gives an access contiguous along `order[0]`.
     pub fn with_order(shape: &[u32], num_warps: u32, order: Vec<usize>) -> BlockedFamily {
+        BlockedFamily::with_order_vec(shape, num_warps, order, 4)
+    }
+
+    /// As [`BlockedFamily::with_order`], with at most `vec` contiguous elements per
+    /// thread: an access that cannot be a vector is coalesced with one element per
+    /// lane (consecutive lanes, consecutive addresses), as Triton's coalesce pass does.
+    pub fn with_order_vec(shape: &[u32], num_warps: u32, order: Vec<usize>, vec: u32) -> BlockedFamily {
         let rank = shape.len();
         let numel: u64 = shape.iter().map(|&s| s as u64).product();
         let threads = (num_warps * SIMD_WIDTH) as u64;
         let fast = order[0];
         let mut spt = vec![1u32; rank];
-        spt[fast] = (numel / threads).clamp(1, 4).min(shape[fast] as u64) as u32;
+        spt[fast] = (numel / threads).clamp(1, vec.clamp(1, 4) as u64).min(shape[fast] as u64) as u32;
         let mut remaining: Vec<u32> = shape.iter().zip(&spt).map(|(&s, &p)| (s / p).max(1)).collect();
         let mut tpw = vec![1u32; rank];
         let mut lanes = SIMD_WIDTH;
