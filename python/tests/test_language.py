@@ -251,3 +251,26 @@ def test_swizzle2d_is_a_permutation_in_groups():
             ref[i, j] = (off_i + (ij % (2 * 4)) % size_g) * 4 + (ij % (2 * 4)) // size_g
     np.testing.assert_array_equal(out, ref)
     assert sorted(out.ravel()) == list(range(32))
+
+
+@triton.jit
+def tiled_transpose(X, Y, M, N, stride_x, stride_y, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.program_id(1) * BLOCK_N + tl.arange(0, BLOCK_N)
+    mask = (rows[:, None] < M) & (cols[None, :] < N)
+    x = tl.load(X + rows[:, None] * stride_x + cols[None, :], mask=mask)
+    tl.store(Y + cols[None, :] * stride_y + rows[:, None], x, mask=mask)
+
+
+@pytest.mark.parametrize("M,N", [(128, 256), (70, 100)])
+def test_transposed_store_is_coalesced_through_padded_threadgroup_memory(M, N):
+    # the store's pointer is contiguous along dim 0: it gets its own layout (Triton's
+    # coalesce), the tile moves through threadgroup memory with padded rows
+    x = np.random.default_rng(5).standard_normal((M, N)).astype(np.float32)
+    y = np.full((N, M), np.nan, np.float32)
+    k = tiled_transpose[(triton.cdiv(M, 64), triton.cdiv(N, 64))](x, y, M, N, N, M, BLOCK_M=64, BLOCK_N=64)
+    msl = k.asm["msl"]
+    assert "tm_pad(" in msl.split("kernel void")[1]
+    if M % 16 == 0 and N % 16 == 0:
+        assert "*((device float4*)" in msl  # float4 stores as well as loads
+    np.testing.assert_array_equal(y, x.T)
