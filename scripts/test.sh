@@ -7,12 +7,23 @@ cd "$(dirname "$0")/.."
 bash scripts/ensure-clang.sh
 bash scripts/venv.sh pytest ml_dtypes
 # PyTorch for the torch.compile tests (Inductor generating Triton kernels that triton_metal
-# runs): pinned, from PyPI. Its Linux wheel brings CUDA libraries and upstream Triton (about
-# 3 GB, a few minutes); TRITON_METAL_NO_TORCH=1 leaves it out and those tests are skipped.
+# runs): pinned, from PyPI. Its Linux wheel needs the CUDA libraries it links (about 3 GB, a
+# few minutes); upstream Triton, which it also lists, is left out: triton 3.4's interpreter
+# fails with numpy 2.4 and would break test_differential. TRITON_METAL_NO_TORCH=1 leaves
+# torch out and those tests are skipped.
 TORCH_VERSION=2.8.0
 if [[ "${TRITON_METAL_NO_TORCH:-0}" != 1 ]] && ! .venv/bin/python -c "import torch, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH_VERSION')" 2>/dev/null; then
-    echo "== pip install torch==$TORCH_VERSION =="
-    .venv/bin/python -m pip install -q "torch==$TORCH_VERSION"
+    echo "== pip install torch==$TORCH_VERSION (without upstream triton) =="
+    .venv/bin/python -m pip install -q --no-deps "torch==$TORCH_VERSION"
+    .venv/bin/python - > .venv/torch-requirements.txt <<'PY'
+import importlib.metadata as md
+from packaging.requirements import Requirement
+for r in md.requires("torch") or []:
+    req = Requirement(r)
+    if req.name != "triton" and (req.marker is None or req.marker.evaluate({"extra": ""})):
+        print(req)
+PY
+    .venv/bin/python -m pip install -q -r .venv/torch-requirements.txt
 fi
 echo "== cargo check --target aarch64-apple-darwin (the Metal runtime) =="
 # No Mac here: the Apple-only crate is at least type-checked, with everything that uses it.

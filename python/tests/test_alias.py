@@ -122,8 +122,24 @@ def test_without_hook_nothing_changes(tmp_path):
     assert r.returncode != 0 and "No module named 'triton'" in r.stderr
 
 
-@pytest.mark.skipif(REAL_TRITON is None, reason="no real Triton installed here (torch brings one)")
 def test_real_triton_wins_unless_asked(tmp_path):
+    """With the opt-in hook installed, an installed Triton (here a stand-in package named
+    `triton` in the same site directory) is what `import triton` finds, unless
+    TRITON_BACKEND=metal asks for triton_metal."""
+    site = isolated_site(tmp_path)
+    (site / "triton").mkdir()
+    (site / "triton" / "__init__.py").write_text("UPSTREAM = True\n")
+    code = PRINT_TRITON.format(site=str(site), before="") + "print(getattr(triton, 'UPSTREAM', False))\n"
+    r = py(code, args=("-S",))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["triton", "True"]
+    r = py(code, {"TRITON_BACKEND": "metal"}, args=("-S",))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["triton_metal", "False"]
+
+
+@pytest.mark.skipif(REAL_TRITON is None, reason="upstream Triton is not installed here")
+def test_installed_upstream_triton_wins_unless_asked(tmp_path):
     where = tmp_path / "hook"
     where.mkdir()
     _alias.install_hook(str(where))
