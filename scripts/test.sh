@@ -25,6 +25,11 @@ for r in md.requires("torch") or []:
 PY
     .venv/bin/python -m pip install -q -r .venv/torch-requirements.txt
 fi
+# Liger-Kernel, unmodified, for test_liger.py (its dependencies are torch, above, and the
+# upstream Triton that triton_metal stands in for: --no-deps). Skipped when not installable.
+if [[ "${TRITON_METAL_NO_TORCH:-0}" != 1 ]] && ! .venv/bin/python -m pip show -q liger-kernel >/dev/null 2>&1; then
+    .venv/bin/python -m pip install -q --no-deps "liger-kernel==0.8.5" || echo "liger-kernel could not be installed: test_liger.py is skipped"
+fi
 echo "== cargo check --target aarch64-apple-darwin (the Metal runtime) =="
 # No Mac here: the Apple-only crate is at least type-checked, with everything that uses it.
 if rustup target add aarch64-apple-darwin >/dev/null 2>&1; then
