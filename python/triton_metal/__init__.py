@@ -8,7 +8,8 @@ Use it like Triton::
 
 from ._core import __version__
 from . import language
-from .compiler.errors import CompilationError, OutOfResources
+from .compiler.errors import CompilationError, OutOfResources, TritonError
+from . import errors
 from .runtime.jit import JITFunction, jit
 from .runtime.autotuner import Config, autotune, heuristics
 from .runtime.batch import batch
@@ -42,6 +43,7 @@ __all__ = [
     "language",
     "CompilationError",
     "OutOfResources",
+    "TritonError",
 ]
 
 

@@ -138,6 +138,9 @@ pub const LANGUAGE: &[&str] = &[
     "uint_to_uniform_float",
     "pair_uniform_to_normal",
     "gather",
+    // Types, usable in `isinstance(x, tl.tensor)` (and in annotations, which kernels ignore).
+    "tensor",
+    "dtype",
 ];
 
 /// `tl.<name>` as a builtin, if supported.
@@ -175,6 +178,11 @@ pub fn python_builtin(name: &str) -> &'static str {
         "float" => "float",
         "bool" => "bool",
         "abs" => "abs",
+        "isinstance" => "isinstance",
+        "getattr" => "getattr",
+        "hasattr" => "hasattr",
+        "tuple" => "tuple",
+        "str" => "str",
         // Python's print in a kernel is tl.device_print, as in Triton.
         _ => "device_print",
     }
@@ -287,7 +295,7 @@ impl Lowerer<'_> {
                 let a = b[0].as_ref().expect("required");
                 let axis = self.int_arg(name, "axis", a)?;
                 if !(0..3).contains(&axis) {
-                    return Err(self.err(a.1, format!("{name} axis must be 0, 1 or 2, got {axis}")));
+                    return Err(self.err(a.1, format!("{name} axis must be 0, 1, or 2 but got {axis}")));
                 }
                 let kind = if name == "program_id" { OpKind::ProgramId(axis as u8) } else { OpKind::NumPrograms(axis as u8) };
                 t(self.emit1(kind, vec![], Type::scalar(DType::I32)))
@@ -824,8 +832,73 @@ impl Lowerer<'_> {
                 };
                 Ok(Val::Const(r))
             }
+            ("dtype", None) => {
+                let b = self.bind(name, args, &["name"], 1, range)?;
+                let a = b[0].as_ref().expect("required");
+                match self.const_arg(name, "name", a)? {
+                    c @ ConstValue::DType(_) => Ok(Val::Const(c)),
+                    ConstValue::Str(n) => DType::parse(&n)
+                        .map(|d| Val::Const(ConstValue::DType(d)))
+                        .ok_or_else(|| self.err(a.1, format!("tl.dtype({n:?}): unknown or unsupported dtype"))),
+                    other => Err(self.err(a.1, format!("tl.dtype() takes a dtype name, got {other}"))),
+                }
+            }
+            ("isinstance", _) => {
+                let b = self.bind(name, args, &["obj", "classinfo"], 2, range)?;
+                let (obj, _) = b[0].clone().expect("required");
+                let (cls, crange) = b[1].clone().expect("required");
+                let classes = match cls {
+                    Val::Tuple(t) => t,
+                    other => vec![other],
+                };
+                let mut found = false;
+                for c in &classes {
+                    found |= self.is_instance(&obj, c, crange)?;
+                }
+                Ok(Val::Const(ConstValue::Bool(found)))
+            }
+            ("getattr" | "hasattr", _) => {
+                let names: &[&str] = if name == "getattr" { &["obj", "name", "default"] } else { &["obj", "name"] };
+                let b = self.bind(name, args, names, 2, range)?;
+                let (obj, _) = b[0].clone().expect("required");
+                let attr = match self.const_arg(name, "name", b[1].as_ref().expect("required"))? {
+                    ConstValue::Str(s) => s,
+                    other => return Err(self.err(range, format!("{name}(): attribute name must be a string, got {other}"))),
+                };
+                let got = self.attribute_pub(obj, &attr, range);
+                match (name, got) {
+                    ("hasattr", r) => Ok(Val::Const(ConstValue::Bool(r.is_ok()))),
+                    (_, Ok(v)) => Ok(v),
+                    (_, Err(e)) => match b.get(2).cloned().flatten() {
+                        Some((default, _)) => Ok(default),
+                        None => Err(e),
+                    },
+                }
+            }
             _ => Err(self.err(range, format!("{name}() is not supported in kernels by triton_metal yet"))),
         }
+    }
+
+    /// `isinstance(obj, cls)` for the classes a kernel can name: `tl.tensor`, `tl.constexpr`,
+    /// `tl.dtype`, `tl.pointer_type` and Python's `int`, `float`, `bool`, `str`, `tuple`.
+    /// Compile-time values are constexprs (their Python value answers `int` and the like), as
+    /// upstream's code generator unwraps them for Python builtins.
+    fn is_instance(&self, obj: &Val, cls: &Val, range: TextRange) -> R<bool> {
+        let Val::Builtin(c) = cls else {
+            return Err(self.err(range, format!("isinstance(): a {} is not a class a kernel can test", cls.kind_name())));
+        };
+        Ok(match (*c, obj) {
+            ("tensor", v) => matches!(v, Val::Tensor(_)),
+            ("constexpr", v) => matches!(v, Val::Const(_)),
+            ("dtype", v) => matches!(v, Val::Const(ConstValue::DType(_) | ConstValue::PtrType(_))),
+            ("pointer_type", v) => matches!(v, Val::Const(ConstValue::PtrType(_))),
+            ("int", v) => matches!(v, Val::Const(ConstValue::Int(_) | ConstValue::Bool(_))),
+            ("float", v) => matches!(v, Val::Const(ConstValue::Float(_))),
+            ("bool", v) => matches!(v, Val::Const(ConstValue::Bool(_))),
+            ("str", v) => matches!(v, Val::Const(ConstValue::Str(_))),
+            ("tuple", v) => matches!(v, Val::Tuple(_) | Val::Const(ConstValue::Tuple(_))),
+            (other, _) => return Err(self.err(range, format!("isinstance(): cannot test against {other} in a kernel"))),
+        })
     }
 
 }

@@ -11,6 +11,7 @@ mod atomics;
 mod builtins;
 mod constexpr;
 mod descriptor;
+mod dtype_attrs;
 mod dot;
 mod memory;
 mod shapes;

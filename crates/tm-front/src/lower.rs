@@ -474,24 +474,30 @@ impl<'a> Lowerer<'a> {
         if let Some(v) = self.frame_ref().locals.get(name) {
             return Ok(v.clone());
         }
-        if let Some(g) = self.frame_ref().src.globals.get(name).cloned() {
-            return self.global_val(&g, name, range);
+        if let Some(g) = self.frame_ref().src.globals.get(name) {
+            let g = g.clone();
+            return self.global_val(name, &g, range);
         }
         match name {
-            "range" | "min" | "max" | "len" | "int" | "float" | "bool" | "abs" | "print" => {
+            "range" | "min" | "max" | "len" | "int" | "float" | "bool" | "abs" | "print" | "isinstance" | "getattr"
+            | "hasattr" | "tuple" | "str" => {
                 Ok(Val::Builtin(crate::builtins::python_builtin(name)))
             }
             _ => Err(self.err(range, format!("name '{name}' is not defined"))),
         }
     }
 
-    /// The value of a global (or of a module attribute) named `name`.
-    fn global_val(&mut self, g: &GlobalValue, name: &str, range: TextRange) -> R<Val> {
+    pub(crate) fn attribute_pub(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
+        self.attribute(base, attr, range)
+    }
+
+    /// The value of a global (or of a member of a user module) named `name`.
+    fn global_val(&self, name: &str, g: &GlobalValue, range: TextRange) -> R<Val> {
         match g {
             GlobalValue::Module(m) => Ok(Val::Module(*m)),
-            GlobalValue::Namespace(ns) => Ok(Val::Namespace(ns.clone())),
             GlobalValue::Const(c) => Ok(Val::Const(c.clone())),
             GlobalValue::JitFunction(k) => Ok(Val::JitFunction(k.clone())),
+            GlobalValue::Namespace(ns) => Ok(Val::Namespace(ns.clone())),
             GlobalValue::Builtin(b) => crate::builtins::language_attr(b)
                 .ok_or_else(|| self.err(range, format!("tl.{b} is not supported by triton_metal yet"))),
             GlobalValue::Unsupported(t) => Err(self.err(
@@ -504,7 +510,7 @@ impl<'a> Lowerer<'a> {
     fn attribute(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
         match base {
             Val::Namespace(ns) => match ns.attrs.get(attr) {
-                Some(g) => self.global_val(g, &format!("{}.{attr}", ns.name), range),
+                Some(g) => self.global_val(&format!("{}.{attr}", ns.name), g, range),
                 None => Err(self.err(range, format!("module '{}' has no attribute '{attr}' usable in a jit function", ns.name))),
             },
             Val::Descriptor(d) => match attr {
@@ -562,19 +568,19 @@ impl<'a> Lowerer<'a> {
                     .map(|m| Val::Method(v, m))
                     .ok_or_else(|| self.err(range, format!("tensors have no attribute '{attr}' in triton_metal"))),
             },
-            Val::Const(ConstValue::PtrType(d)) => match attr {
-                "element_ty" => Ok(Val::Const(ConstValue::DType(d))),
-                _ => Err(self.err(range, format!("pointer types have no attribute '{attr}'"))),
-            },
-            Val::Const(ConstValue::DType(d)) => match attr {
-                "element_ty" => Ok(Val::Const(ConstValue::DType(d))),
-                "primitive_bitwidth" => Ok(Val::Const(ConstValue::Int(d.bits() as i128))),
-                _ if dtype_predicate(d, attr).is_some() => {
-                    let name = DTYPE_PREDICATES.iter().find(|p| **p == attr).copied().unwrap_or("is_floating");
-                    Ok(Val::DTypeMethod(d, name))
+            Val::Const(c @ (ConstValue::DType(_) | ConstValue::PtrType(_))) => {
+                use crate::dtype_attrs::{pointer_attr, scalar_attr, DTypeAttr};
+                let found = match c {
+                    ConstValue::DType(d) => scalar_attr(d, attr),
+                    ConstValue::PtrType(d) => pointer_attr(d, attr),
+                    _ => None,
+                };
+                match found {
+                    Some(DTypeAttr::Value(v)) => Ok(Val::Const(v)),
+                    Some(DTypeAttr::Predicate(b)) => Ok(Val::ConstMethod(c, b)),
+                    None => Err(self.err(range, format!("'dtype' object has no attribute '{attr}' ({c})"))),
                 }
-                _ => Err(self.err(range, format!("dtype has no attribute '{attr}'"))),
-            },
+            }
             other => Err(self.err(range, format!("a {} has no attribute '{attr}'", other.kind_name()))),
         }
     }
@@ -716,13 +722,13 @@ impl<'a> Lowerer<'a> {
             Val::Builtin(name) => self.call_builtin(name, None, args, c.range),
             Val::Method(recv, name) => self.call_builtin(name, Some(recv), args, c.range),
             Val::DescriptorMethod(d, name) => self.descriptor_access(&d, name, args, c.range),
-            Val::DTypeMethod(d, name) => {
-                if !args.pos.is_empty() || !args.kw.is_empty() {
-                    return Err(self.err(c.range, format!("dtype.{name}() takes no arguments")));
-                }
-                Ok(Val::Const(ConstValue::Bool(dtype_predicate(d, name).unwrap_or(false))))
-            }
             Val::JitFunction(k) => self.call_jit(k, args, c.range),
+            Val::ConstMethod(_, result) => {
+                if !args.pos.is_empty() || !args.kw.is_empty() {
+                    return Err(self.err(c.range, "this dtype method takes no arguments"));
+                }
+                Ok(Val::Const(ConstValue::Bool(result)))
+            }
             other => Err(self.err(c.func.range(), format!("a {} is not callable in a kernel", other.kind_name()))),
         }
     }
@@ -841,34 +847,3 @@ fn expr_kind(e: &Expr) -> &'static str {
     }
 }
 
-/// The predicate methods of `tl.dtype` (`is_floating()`, `is_int_signed()`, ...).
-const DTYPE_PREDICATES: &[&str] = &[
-    "is_floating", "is_standard_floating", "is_int", "is_int_signed", "is_int_unsigned", "is_bool", "is_ptr",
-    "is_fp8", "is_fp16", "is_bf16", "is_fp32", "is_fp64", "is_int1", "is_int8", "is_int16", "is_int32", "is_int64",
-    "is_uint8", "is_uint16", "is_uint32", "is_uint64",
-];
-
-/// The value of `d.<name>()` for a dtype predicate, or None if `name` is not one.
-fn dtype_predicate(d: DType, name: &str) -> Option<bool> {
-    Some(match name {
-        "is_floating" | "is_standard_floating" => d.is_float(),
-        "is_int" => d.is_int(),
-        "is_int_signed" => d.is_signed_int(),
-        "is_int_unsigned" => d.is_unsigned_int(),
-        "is_bool" | "is_int1" => d == DType::I1,
-        "is_ptr" | "is_fp8" => false,
-        "is_fp16" => d == DType::F16,
-        "is_bf16" => d == DType::BF16,
-        "is_fp32" => d == DType::F32,
-        "is_fp64" => d == DType::F64,
-        "is_int8" => d == DType::I8,
-        "is_int16" => d == DType::I16,
-        "is_int32" => d == DType::I32,
-        "is_int64" => d == DType::I64,
-        "is_uint8" => d == DType::U8,
-        "is_uint16" => d == DType::U16,
-        "is_uint32" => d == DType::U32,
-        "is_uint64" => d == DType::U64,
-        _ => return None,
-    })
-}

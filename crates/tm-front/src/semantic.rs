@@ -330,7 +330,11 @@ impl Lowerer<'_> {
         if !da.is_int() || !db.is_int() {
             return Err(self.err(
                 range,
-                format!("bitwise operators need integer operands, got {} and {}", da.language_name(), db.language_name()),
+                format!(
+                    "invalid operands of type {} and {}: bitwise operators need integer operands",
+                    da.language_name(),
+                    db.language_name()
+                ),
             ));
         }
         let d = match (&a, &b) {

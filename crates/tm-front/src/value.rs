@@ -152,10 +152,11 @@ pub enum Val {
     Descriptor(Arc<Descriptor>),
     /// A method bound to a descriptor (`desc.load`, `desc.store`).
     DescriptorMethod(Arc<Descriptor>, &'static str),
-    /// A predicate method bound to a dtype (`x.dtype.is_floating`).
-    DTypeMethod(tm_ir::DType, &'static str),
     /// A block pointer (`tl.make_block_ptr`, moved by `tl.advance`).
     BlockPtr(Arc<BlockPtr>),
+    /// A zero-argument method of a compile-time value answered at compile time, e.g.
+    /// `x.dtype.is_floating` (called, it is `Const(Bool(..))`).
+    ConstMethod(ConstValue, bool),
 }
 
 /// A descriptor plus the offsets of the block it points at (int64 scalars).
@@ -186,8 +187,9 @@ impl Val {
             Val::JitFunction(_) => "jit function",
             Val::Tuple(_) => "tuple",
             Val::Descriptor(_) => "tensor descriptor",
-            Val::DescriptorMethod(..) | Val::DTypeMethod(..) => "method",
+            Val::DescriptorMethod(..) => "method",
             Val::BlockPtr(_) => "block pointer",
+            Val::ConstMethod(..) => "method",
         }
     }
 }

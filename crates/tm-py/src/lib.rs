@@ -17,8 +17,9 @@ use tm_ir::DType;
 
 mod host_buffer;
 
-create_exception!(_core, CompilationError, PyException, "A kernel could not be compiled.");
-create_exception!(_core, OutOfResources, PyException, "A kernel needs more than the device allows.");
+create_exception!(_core, TritonError, PyException, "Base of the errors triton_metal raises about kernels (Triton's `triton.TritonError`).");
+create_exception!(_core, CompilationError, TritonError, "A kernel could not be compiled.");
+create_exception!(_core, OutOfResources, TritonError, "A kernel needs more than the device allows.");
 
 /// Runs `f`, turning a panic into a Python RuntimeError instead of unwinding into Python.
 fn guarded<T>(what: &str, f: impl FnOnce() -> PyResult<T>) -> PyResult<T> {
@@ -56,6 +57,10 @@ fn const_value(obj: &Bound<'_, PyAny>) -> PyResult<ConstValue> {
     }
     if let Ok(t) = obj.cast::<PyList>() {
         return t.iter().map(|i| const_value(&i)).collect::<PyResult<_>>().map(ConstValue::Tuple);
+    }
+    if let Ok(name) = obj.getattr("_tm_pointer_to") {
+        let name: String = name.extract()?;
+        return DType::parse(&name).map(ConstValue::PtrType).ok_or_else(|| PyValueError::new_err(format!("unknown dtype {name}")));
     }
     if let Ok(name) = obj.getattr("_tm_dtype_name") {
         let name: String = name.extract()?;
@@ -107,6 +112,7 @@ fn globals_of(globals: &Bound<'_, PyDict>) -> PyResult<HashMap<String, GlobalVal
     Ok(g)
 }
 
+
 fn param_spec(t: &Bound<'_, PyAny>) -> PyResult<ParamSpec> {
     let t = t.cast::<PyTuple>()?;
     let kind: String = t.get_item(0)?.extract()?;
@@ -129,6 +135,9 @@ fn compilation_error(py: Python<'_>, e: CompileError) -> PyErr {
             let _ = v.setattr("col", d.col);
             let _ = v.setattr("source_line", d.source_line.clone());
             let _ = v.setattr("error_message", d.message.clone());
+            // Upstream raises CompilationError from the error its semantic layer raised; code
+            // that reads `__cause__` for the reason finds it here.
+            err.set_cause(py, Some(PyValueError::new_err(d.message.clone())));
             err
         }
         CompileError::Resources(m) => OutOfResources::new_err(m),
@@ -553,6 +562,7 @@ fn language_functions() -> Vec<&'static str> {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("TritonError", m.py().get_type::<TritonError>())?;
     m.add("CompilationError", m.py().get_type::<CompilationError>())?;
     m.add("OutOfResources", m.py().get_type::<OutOfResources>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -1,9 +1,10 @@
 """Errors raised while compiling a kernel (``triton.compiler.errors``).
 
-``CompilationError`` carries ``filename``, ``lineno``, ``col`` and
-``source_line``; its message shows the offending line with a caret.
+Both derive from ``TritonError``. ``CompilationError`` carries ``filename``,
+``lineno``, ``col``, ``source_line`` and ``error_message`` (the message without
+the location); its text shows the offending line with a caret.
 """
 
-from .._core import CompilationError, OutOfResources
+from .._core import CompilationError, OutOfResources, TritonError
 
-__all__ = ["CompilationError", "OutOfResources"]
+__all__ = ["CompilationError", "OutOfResources", "TritonError"]

@@ -6,8 +6,14 @@ pass dtypes and constexprs the way they do with upstream Triton.
 """
 
 from .core import (
+    block_type,
+    const,
+    const_pointer_type,
     constexpr,
     dtype,
+    pi32_t,
+    pointer_type,
+    tensor,
     int1,
     int8,
     int16,
@@ -24,14 +30,20 @@ from .core import (
 )
 from .core import _device_only_functions
 
-globals().update(_device_only_functions())
+_DEVICE_ONLY = {k: v for k, v in _device_only_functions().items() if k not in globals()}
+globals().update(_DEVICE_ONLY)
 
-from .core import tensor, pointer_type  # noqa: E402  (classes, after the device functions)
 from . import core, extra, math, standard  # noqa: E402,F401
 
 __all__ = [
+    "block_type",
+    "const",
+    "const_pointer_type",
     "constexpr",
     "dtype",
+    "pi32_t",
+    "pointer_type",
+    "tensor",
     "int1",
     "int8",
     "int16",
@@ -45,6 +57,4 @@ __all__ = [
     "bfloat16",
     "float32",
     "float64",
-    "tensor",
-    "pointer_type",
-] + sorted(_device_only_functions())
+] + sorted(_DEVICE_ONLY)

@@ -197,9 +197,10 @@ def _int_dtype(v: int) -> str:
     raise ValueError(f"the integer {v} does not fit in 64 bits (int64 or uint64)")
 
 
-def _describe_global(value, seen, names=()):
+def _describe_global(value, seen, names=frozenset()):
     """How the Rust front end should see a global name used by a kernel. `names` are the
-    names the kernel's code uses (for modules: the attributes it may read)."""
+    names the kernel's code uses (attribute names included): the members of a user module
+    that are described."""
     import triton_metal
 
     if isinstance(value, types.ModuleType):
@@ -213,25 +214,30 @@ def _describe_global(value, seen, names=()):
             return ("module", "triton.language.math")
         if name.startswith(("triton.", "triton_metal.")):
             return ("unsupported", f"module {name}")
-        # Another module (a library's helpers, e.g. Inductor's triton_helpers): the
-        # attributes the kernel's code names, each described like a global.
-        attrs = {}
-        for a in names:
-            if a in value.__dict__:
-                v = value.__dict__[a]
-                attrs[a] = _describe_global(v, seen, names) if not isinstance(v, types.ModuleType) else _describe_global(v, seen, ())
-        return ("namespace", (name, attrs))
+        if id(value) in seen:
+            return ("unsupported", f"module {name} (it refers to itself)")
+        # Another module (the user's `from mylib import utils`, a library's helpers such as
+        # Inductor's triton_helpers): the attributes the kernel's code names, each described
+        # like a global.
+        members = {}
+        for attr in names:
+            try:
+                member = getattr(value, attr)
+            except AttributeError:
+                continue
+            members[attr] = _describe_global(member, seen | {id(value)}, names)
+        return ("namespace", (name, members))
     if isinstance(value, JITFunction):
         if id(value) in seen:
             return ("unsupported", "recursive jit function")
         return ("jit", value._source_tuple(seen | {id(value)}))
-    builtin = getattr(value, "_tm_builtin", None)
-    if isinstance(builtin, str):
-        return ("builtin", builtin)
     if isinstance(value, _lang.constexpr):
         return ("const", value.value)
     if value is None or isinstance(value, (bool, int, float, str, tuple, _lang.dtype)):
         return ("const", value)
+    builtin = getattr(value, "_tm_builtin", None)
+    if isinstance(builtin, str):
+        return ("builtin", builtin)
     if value is triton_metal.cdiv or value is triton_metal.next_power_of_2:
         return ("unsupported", "host function (use it outside the kernel, or tl.cdiv inside)")
     return ("unsupported", type(value).__name__)
@@ -329,7 +335,7 @@ class JITFunction:
                 except ValueError:
                     pass
         out = {}
-        names = _code_names(fn.__code__)
+        names = frozenset(_code_names(fn.__code__))
         for name in names:
             if name in scope:
                 out[name] = _describe_global(scope[name], seen, names)
@@ -553,7 +559,7 @@ def _warmup_array(arg):
     """A `_WarmupArray` for a dtype given to `warmup`, else `arg` unchanged."""
     short = None
     if isinstance(arg, _lang.dtype):
-        short = str(arg)
+        short = getattr(arg, "_tm_short", None)
     elif isinstance(arg, str) and arg.startswith("*"):
         short = arg[1:].strip()
     elif type(arg).__name__ == "dtype" and type(arg).__module__ == "torch":

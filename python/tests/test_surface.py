@@ -1,0 +1,214 @@
+"""Triton's Python-level API surface: the error hierarchy, dtype objects and their
+predicates (in Python and inside kernels), type objects in annotations and isinstance,
+getattr on compile-time values. Kernels run on the CPU executor."""
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+
+
+# ---- errors ---------------------------------------------------------------------------
+
+
+def test_error_hierarchy():
+    assert issubclass(triton.CompilationError, triton.TritonError)
+    assert issubclass(triton.OutOfResources, triton.TritonError)
+    assert issubclass(triton.TritonError, Exception)
+    from triton_metal.errors import TritonError
+    from triton_metal.runtime.errors import InterpreterError, OutOfResources
+
+    assert TritonError is triton.TritonError
+    assert OutOfResources is triton.OutOfResources
+    assert issubclass(InterpreterError, TritonError)
+
+
+def test_compilation_error_is_a_triton_error():
+    @triton.jit
+    def bad(X):
+        tl.store(X, undefined_name)  # noqa: F821
+
+    with pytest.raises(triton.TritonError, match="undefined_name"):
+        bad[(1,)](np.zeros(1, np.float32))
+
+
+# ---- dtype objects in Python ----------------------------------------------------------
+
+
+def test_dtype_names_and_repr():
+    assert repr(tl.int8) == "triton.language.int8"
+    assert repr(tl.float32) == "triton.language.float32"
+    assert repr(tl.bfloat16) == "triton.language.bfloat16"
+    assert (tl.float32.name, tl.int32.name, tl.uint8.name, tl.int1.name) == ("fp32", "int32", "uint8", "int1")
+    assert str(tl.float16) == "fp16"
+    assert tl.dtype("fp32") is tl.float32
+    assert tl.dtype("float32") is tl.float32
+    assert tl.dtype(tl.int16) is tl.int16
+    assert tl.dtype.SINT_TYPES == ["int8", "int16", "int32", "int64"]
+    assert "int1" in tl.dtype.UINT_TYPES
+    assert [tl.dtype(n) for n in tl.dtype.STANDARD_FP_TYPES] == [tl.float16, tl.bfloat16, tl.float32, tl.float64]
+    with pytest.raises(TypeError, match="fp8e4nv"):
+        tl.dtype("fp8e4nv")
+
+
+def test_dtype_predicates_and_widths():
+    assert tl.float32.is_floating() and not tl.float32.is_int()
+    assert tl.int8.is_int_signed() and not tl.int8.is_int_unsigned()
+    assert tl.uint16.is_int_unsigned() and tl.int1.is_int_unsigned() and tl.int1.is_bool()
+    assert tl.float16.is_fp16() and tl.bfloat16.is_bf16() and not tl.float32.is_fp16()
+    assert tl.int64.int_bitwidth == 64 and tl.uint8.primitive_bitwidth == 8
+    assert (tl.float16.fp_mantissa_width, tl.bfloat16.fp_mantissa_width, tl.float32.fp_mantissa_width) == (10, 7, 23)
+    assert (tl.float16.exponent_bias, tl.float64.exponent_bias) == (15, 1023)
+    assert tl.int32.int_signedness == tl.dtype.SIGNEDNESS.SIGNED
+    assert tl.float32.kind() == tl.dtype.KIND.FLOATING
+
+
+def test_pointer_and_block_types():
+    p = tl.pointer_type(tl.int8)
+    assert p.element_ty is tl.int8 and p.is_ptr() and not p.is_floating()
+    assert p == tl.pointer_type(tl.int8) and p != tl.pointer_type(tl.int16) and p != tl.int8
+    assert tl.pi32_t == tl.pointer_type(tl.int32)
+    b = tl.block_type(tl.float32, [4, 8])
+    assert b.is_block() and b.scalar is tl.float32 and b.numel == 32
+    with pytest.raises(TypeError):
+        tl.tensor()
+
+
+# ---- the same inside kernels ----------------------------------------------------------
+
+
+@triton.jit
+def _scale(x) -> tl.tensor:
+    # Compile-time dtype predicates choose the code, as in upstream kernels.
+    if x.dtype.is_floating():
+        return x * 2
+    elif x.dtype.is_int_unsigned():
+        return x + 100
+    else:
+        return x - 1
+
+
+@triton.jit
+def dtype_dispatch(X, Y, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(Y + offs, _scale(tl.load(X + offs)))
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float16, np.int32, np.uint8, np.int8])
+def test_dtype_predicates_in_kernel(dt):
+    x = (np.arange(16) % 7).astype(dt)
+    y = np.zeros_like(x)
+    dtype_dispatch[(1,)](x, y, BLOCK=16)
+    if np.issubdtype(dt, np.floating):
+        ref = x * 2
+    elif np.issubdtype(dt, np.unsignedinteger):
+        ref = x + 100
+    else:
+        ref = x - 1
+    np.testing.assert_array_equal(y, ref.astype(dt))
+
+
+@triton.jit
+def dtype_facts(X, Out):
+    ty: tl.constexpr = X.dtype.element_ty
+    tl.static_assert(X.dtype.is_ptr())
+    tl.static_assert(not ty.is_ptr())
+    tl.store(Out + 0, ty.primitive_bitwidth)
+    tl.store(Out + 1, ty.is_floating())
+    tl.store(Out + 2, ty.is_int_signed())
+    tl.store(Out + 3, ty.is_int_unsigned())
+    if ty.is_floating():
+        tl.store(Out + 4, ty.fp_mantissa_width)
+        tl.store(Out + 5, ty.exponent_bias)
+    else:
+        tl.store(Out + 4, ty.int_bitwidth)
+        tl.store(Out + 5, -1)
+    tl.store(Out + 6, ty.is_fp16() or ty.is_bf16())
+    tl.store(Out + 7, ty == tl.dtype("fp32"))
+
+
+@pytest.mark.parametrize(
+    "dt, expected",
+    [
+        (np.float32, [32, 1, 0, 0, 23, 127, 0, 1]),
+        (np.float16, [16, 1, 0, 0, 10, 15, 1, 0]),
+        (np.int16, [16, 0, 1, 0, 16, -1, 0, 0]),
+        (np.uint64, [64, 0, 0, 1, 64, -1, 0, 0]),
+    ],
+)
+def test_dtype_attributes_in_kernel(dt, expected):
+    out = np.zeros(8, np.int32)
+    dtype_facts[(1,)](np.zeros(4, dt), out)
+    assert out.tolist() == expected
+
+
+@triton.jit
+def type_tests(X, Out, N: tl.constexpr, F: tl.constexpr, T: tl.constexpr):
+    x = tl.load(X + tl.arange(0, 4))
+    tl.static_assert(isinstance(x, tl.tensor))
+    tl.static_assert(not isinstance(N, tl.tensor))
+    tl.static_assert(isinstance(N, tl.constexpr) and isinstance(N, int))
+    tl.static_assert(isinstance(F, float) and not isinstance(F, int))
+    tl.static_assert(isinstance(T, tl.dtype) and isinstance(x.dtype, tl.dtype))
+    tl.static_assert(isinstance(N, (float, int)))
+    width: tl.constexpr = getattr(T, "primitive_bitwidth")
+    missing: tl.constexpr = getattr(T, "no_such_attribute", 7)
+    tl.static_assert(hasattr(T, "is_floating") and not hasattr(T, "no_such_attribute"))
+    tl.store(Out + tl.arange(0, 4), x + width + missing)
+
+
+def test_isinstance_getattr_in_kernel():
+    x = np.arange(4, dtype=np.int32)
+    out = np.zeros(4, np.int32)
+    type_tests[(1,)](x, out, 3, 1.5, tl.float16)
+    np.testing.assert_array_equal(out, x + 16 + 7)
+
+
+@triton.jit
+def pointer_type_global(X, Y):
+    # A tl.pointer_type value from Python reaches the kernel as a constexpr.
+    tl.static_assert(PTR_T.element_ty == tl.int32)
+    tl.store(Y, tl.load(X.to(PTR_T)))
+
+
+PTR_T = tl.pointer_type(tl.int32)
+
+
+def test_pointer_type_global():
+    x = np.array([-7], np.int32)
+    y = np.zeros(1, np.int32)
+    pointer_type_global[(1,)](x, y)
+    assert y[0] == -7
+
+
+# ---- globals from the user's own modules ------------------------------------------------
+
+import surface_lib  # noqa: E402
+import surface_lib as utils  # noqa: E402
+from surface_lib import scaled  # noqa: E402
+
+
+@triton.jit
+def uses_module(X, Y, BLOCK: tl.constexpr):
+    pid = utils.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(X + offs)
+    tl.store(Y + offs, utils.scaled(x) + surface_lib.OFFSET + scaled(x) * utils.SCALE)
+
+
+def test_module_globals():
+    x = np.arange(64, dtype=np.float32)
+    y = np.zeros_like(x)
+    uses_module[(4,)](x, y, BLOCK=16)
+    np.testing.assert_array_equal(y, (x * 3 + 10) + 10 + (x * 3 + 10) * 3)
+
+
+@triton.jit
+def missing_member(X):
+    tl.store(X, utils.no_such_helper(1))
+
+
+def test_module_missing_member_is_a_clear_error():
+    with pytest.raises(triton.CompilationError, match="module 'surface_lib' has no attribute 'no_such_helper'"):
+        missing_member[(1,)](np.zeros(1, np.float32))
