@@ -115,7 +115,7 @@ def test_bad_num_warps(num_warps):
 
 
 def test_scalar_out_of_range_for_its_type():
-    with pytest.raises(ValueError, match="64 bits"):
+    with pytest.raises(OverflowError, match="64 bits"):
         simple[(1,)](np.zeros(16, np.int32), 2**70, BLOCK=16)
 
 

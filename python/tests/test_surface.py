@@ -212,3 +212,101 @@ def missing_member(X):
 def test_module_missing_member_is_a_clear_error():
     with pytest.raises(triton.CompilationError, match="module 'surface_lib' has no attribute 'no_such_helper'"):
         missing_member[(1,)](np.zeros(1, np.float32))
+
+
+# ---- Python numbers and runtime scalars as values ----------------------------------------
+
+
+@triton.jit
+def full_runtime(Out, val, dtype: tl.constexpr, BLOCK: tl.constexpr):
+    # tl.full with a runtime value: the scalar argument cast to dtype, splat.
+    a = tl.full([BLOCK], val, dtype)
+    tl.static_assert(a.dtype == dtype)
+    tl.store(Out + tl.arange(0, BLOCK), a)
+
+
+@pytest.mark.parametrize("dt, tdt, val", [(np.int16, tl.int16, 7), (np.float32, tl.float32, 2.5), (np.uint8, tl.uint8, 200)])
+def test_full_with_runtime_value(dt, tdt, val):
+    out = np.zeros(32, dt)
+    full_runtime[(1,)](out, val, tdt, BLOCK=32)
+    np.testing.assert_array_equal(out, np.full(32, val, dt))
+
+
+@triton.jit
+def number_locals(Out, BLOCK: tl.constexpr):
+    value = 1
+    tl.static_assert(value.dtype == tl.int32)
+    big = 2**40
+    tl.static_assert(big.dtype == tl.int64)
+    scale = 0.5
+    tl.static_assert(scale.dtype == tl.float32)
+    acc = 0
+    acc = acc.to(tl.int64)
+    for i in range(3):
+        acc += i
+    tl.static_assert(acc.dtype == tl.int64)
+    ones = tl.full([BLOCK], value=value, dtype=value.dtype)
+    tl.store(Out + tl.arange(0, BLOCK), ones + acc + scale.to(tl.int32))
+
+
+def test_dtype_and_to_on_python_numbers():
+    out = np.zeros(8, np.int64)
+    number_locals[(1,)](out, BLOCK=8)
+    np.testing.assert_array_equal(out, np.full(8, 1 + 3, np.int64))
+
+
+# ---- launch arguments --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, ok", [(2**64 - 1, True), (2**64, False), (-(2**63), True), (-(2**63) - 1, False)])
+def test_integer_argument_out_of_range_is_overflow_error(value, ok):
+    x = np.zeros(1, np.float32)
+    if ok:
+        _int_kernel[(1,)](value, x)
+    else:
+        with pytest.raises(OverflowError, match="does not fit in 64 bits"):
+            _int_kernel[(1,)](value, x)
+
+
+@triton.jit
+def _int_kernel(V, X):
+    pass
+
+
+@triton.heuristics({"num_warps": lambda args: 2 if args["n"] < 64 else 8, "BLOCK": lambda args: 32})
+@triton.jit
+def heuristic_warps(X, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    tl.store(X + offs, offs, mask=offs < n)
+
+
+def test_heuristics_set_num_warps():
+    x = np.zeros(100, np.int32)
+    kernel = heuristic_warps[(4,)](x, 100)
+    np.testing.assert_array_equal(x, np.arange(100))
+    assert any(k[1] == 8 for k in heuristic_warps.fn.cache)
+    heuristic_warps[(1,)](x, 10)
+    assert any(k[1] == 2 for k in heuristic_warps.fn.cache)
+    del kernel
+
+
+@triton.jit
+def static_range_steps(Out, N: tl.constexpr, STEP: tl.constexpr):
+    acc = 0
+    for i in tl.static_range(0, N, step=STEP):
+        acc += i
+    acc2 = 0
+    for j in tl.static_range(N, step=STEP):
+        acc2 += j
+    acc3 = 0
+    for k in tl.range(1, N, step=STEP):
+        acc3 += k
+    tl.store(Out, acc)
+    tl.store(Out + 1, acc2)
+    tl.store(Out + 2, acc3)
+
+
+def test_range_step_keyword():
+    out = np.zeros(3, np.int32)
+    static_range_steps[(1,)](out, N=100, STEP=7)
+    assert out.tolist() == [sum(range(0, 100, 7)), sum(range(0, 100, 7)), sum(range(1, 100, 7))]

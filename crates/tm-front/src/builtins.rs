@@ -425,7 +425,24 @@ impl Lowerer<'_> {
                     (b[0].clone(), ConstValue::Int(0), b[1].clone())
                 } else {
                     let b = self.bind(name, args, &["shape", "value", "dtype"], 3, range)?;
-                    let v = self.const_arg(name, "value", b[1].as_ref().expect("required"))?;
+                    let va = b[1].clone().expect("required");
+                    if let Val::Tensor(v) = va.0 {
+                        // A runtime scalar value (upstream: splat of the value cast to dtype).
+                        if self.f.ty(v).is_block() {
+                            return Err(self.err(va.1, "tl.full: value must be a scalar, got a block"));
+                        }
+                        let sa = b[0].clone().expect("required");
+                        let shape = shape_of(&self.const_arg(name, "shape", &sa)?)
+                            .ok_or_else(|| self.err(sa.1, "shape must be a tuple of integers"))?;
+                        if shape.iter().any(|s| !s.is_power_of_two()) {
+                            return Err(self.err(sa.1, format!("block shapes must be powers of 2, got {shape:?}")));
+                        }
+                        let d = self.dtype_arg(name, "dtype", b[2].as_ref().expect("required"))?;
+                        self.check_dtype_supported(d, range)?;
+                        let s = self.cast(v, d, range)?;
+                        return t(self.broadcast_to(s, &shape, range)?);
+                    }
+                    let v = self.const_arg(name, "value", &va)?;
                     (b[0].clone(), v, b[2].clone())
                 };
                 let sa = shape_a.expect("required");

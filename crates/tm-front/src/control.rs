@@ -124,12 +124,39 @@ impl Lowerer<'_> {
         for a in call.arguments.args.iter() {
             pos.push((self.expr(a)?, a.range()));
         }
+        // The bounds by keyword, as upstream's tl.range/tl.static_range(arg1, arg2=None, step=None).
+        let mut by_name: [Option<(Val, TextRange)>; 3] = [None, None, None];
         for k in call.arguments.keywords.iter() {
             // tl.range hints (num_stages, loop_unroll_factor, ...) do not change results.
             let name = k.arg.as_ref().map(|n| n.as_str()).unwrap_or("");
-            if !matches!(name, "num_stages" | "loop_unroll_factor" | "disallow_acc_multi_buffer" | "flatten" | "warp_specialize" | "disable_licm") {
-                return Err(self.err(k.range, format!("range() got an unexpected keyword argument '{name}'")));
+            let slot = match name {
+                "arg1" => 0,
+                "arg2" => 1,
+                "step" => 2,
+                "num_stages" | "loop_unroll_factor" | "disallow_acc_multi_buffer" | "flatten" | "warp_specialize" | "disable_licm" => continue,
+                _ => return Err(self.err(k.range, format!("range() got an unexpected keyword argument '{name}'"))),
+            };
+            if slot < pos.len() {
+                return Err(self.err(k.range, format!("range() got multiple values for argument '{name}'")));
             }
+            by_name[slot] = Some((self.expr(&k.value)?, k.value.range()));
+        }
+        let [a1, a2, step_kw] = by_name;
+        for (i, v) in [a1, a2].into_iter().enumerate() {
+            match v {
+                Some(v) if pos.len() == i => pos.push(v),
+                Some((_, r)) => return Err(self.err(r, "range(): arg2 given without arg1")),
+                None => {}
+            }
+        }
+        if let Some(st) = step_kw {
+            match pos.len() {
+                // range(end, step=s) counts from 0, as upstream's (arg1, arg2=None, step).
+                1 => pos.insert(0, (Val::Const(ConstValue::Int(0)), call.range)),
+                2 => {}
+                _ => return Err(self.err(st.1, "range() got multiple values for argument 'step'")),
+            }
+            pos.push(st);
         }
         let (start, end, step) = match pos.len() {
             1 => ((Val::Const(ConstValue::Int(0)), call.range), pos[0].clone(), (Val::Const(ConstValue::Int(1)), call.range)),

@@ -438,7 +438,7 @@ impl<'a> Lowerer<'a> {
                         }
                         Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none() => dim += 1,
                         other => {
-                            return Err(self.err(other.range(), "only `:` and `None` are supported when indexing a tensor (e.g. x[:, None])"))
+                            return Err(self.err(other.range(), "unsupported tensor index: only `:` and `None` are supported when indexing a tensor (e.g. x[:, None])"))
                         }
                     }
                 }
@@ -568,6 +568,22 @@ impl<'a> Lowerer<'a> {
                     .map(|m| Val::Method(v, m))
                     .ok_or_else(|| self.err(range, format!("tensors have no attribute '{attr}' in triton_metal"))),
             },
+            // A Python number in a kernel has the type upstream gives its tensor (int32, int64,
+            // fp32, int1): `value.dtype`, `acc.to(tl.int64)`, `x.cast(...)`.
+            Val::Const(c @ (ConstValue::Int(_) | ConstValue::Float(_) | ConstValue::Bool(_))) => {
+                if attr == "dtype" {
+                    return crate::semantic::literal_dtype(&c)
+                        .map(|d| Val::Const(ConstValue::DType(d)))
+                        .ok_or_else(|| self.err(range, format!("{c} is out of range for every integer type")));
+                }
+                match crate::builtins::tensor_method(attr) {
+                    Some(m) => {
+                        let v = self.literal_value(&c, range)?;
+                        Ok(Val::Method(v, m))
+                    }
+                    None => Err(self.err(range, format!("'{}' object has no attribute '{attr}'", c.type_name()))),
+                }
+            }
             Val::Const(c @ (ConstValue::DType(_) | ConstValue::PtrType(_))) => {
                 use crate::dtype_attrs::{pointer_attr, scalar_attr, DTypeAttr};
                 let found = match c {

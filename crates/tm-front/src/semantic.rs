@@ -91,7 +91,7 @@ pub fn computation_type(a: DType, a_weak: bool, b: DType, b_weak: bool, div_or_m
     }
     if div_or_mod && a.is_unsigned_int() != b.is_unsigned_int() && !a.is_bool() && !b.is_bool() {
         return Err(format!(
-            "cannot use /, // or % with {} and {} because they have different signedness; cast them to the same signedness",
+            "Cannot use /, // or % with {} and {} because they have different signedness; cast them to the same signedness",
             a.language_name(),
             b.language_name()
         ));

@@ -21,6 +21,7 @@ import time
 from typing import Dict, List, Optional
 
 from ..compiler.errors import OutOfResources
+from .jit import _LAUNCH_OPTIONS
 
 __all__ = ["Autotuner", "Config", "Heuristics", "autotune", "heuristics"]
 
@@ -388,7 +389,8 @@ class Heuristics(KernelInterface):
     """A kernel whose meta-parameters ``values`` are computed from its arguments."""
 
     def __init__(self, fn, arg_names, values) -> None:
-        _check_names("heuristics", values, fn, arg_names)
+        # Besides meta-parameters, a heuristic may set a launch option (num_warps, num_stages, ...).
+        _check_names("heuristics", [n for n in values if n not in _LAUNCH_OPTIONS], fn, arg_names)
         self.fn = fn
         self.values = values
         self.arg_names = arg_names

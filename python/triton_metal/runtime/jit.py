@@ -194,7 +194,7 @@ def _int_dtype(v: int) -> str:
         return "i64"
     if 0 <= v < 2**64:
         return "u64"
-    raise ValueError(f"the integer {v} does not fit in 64 bits (int64 or uint64)")
+    raise OverflowError(f"the integer {v} does not fit in 64 bits (int64 or uint64)")
 
 
 def _describe_global(value, seen, names=frozenset()):
