@@ -310,3 +310,22 @@ def test_range_step_keyword():
     out = np.zeros(3, np.int32)
     static_range_steps[(1,)](out, N=100, STEP=7)
     assert out.tolist() == [sum(range(0, 100, 7)), sum(range(0, 100, 7)), sum(range(1, 100, 7))]
+
+
+@triton.jit
+def clamp_nan(X, Lo, Hi, Out, PROPAGATE: tl.constexpr):
+    offs = tl.arange(0, 4)
+    x = tl.load(X + offs)
+    y = getattr(tl, "clamp")(x, tl.load(Lo + offs), tl.load(Hi + offs), propagate_nan=getattr(tl.PropagateNan, PROPAGATE))
+    tl.store(Out + offs, y)
+
+
+@pytest.mark.parametrize("propagate", ["NONE", "ALL"])
+def test_clamp_propagate_nan(propagate):
+    x = np.array([np.nan, -5, 0.5, 9], np.float32)
+    lo = np.full(4, -1, np.float32)
+    hi = np.full(4, 1, np.float32)
+    out = np.zeros(4, np.float32)
+    clamp_nan[(1,)](x, lo, hi, out, PROPAGATE=propagate)
+    np.testing.assert_array_equal(out[1:], [-1, 0.5, 1])
+    assert np.isnan(out[0]) == (propagate == "ALL")

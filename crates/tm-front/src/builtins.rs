@@ -630,8 +630,21 @@ impl Lowerer<'_> {
                 let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
                 let lo = self.operand(&b[1].as_ref().expect("required").0, range)?;
                 let hi = self.operand(&b[2].as_ref().expect("required").0, range)?;
-                let m = self.arith(BinOp::Max, x, lo, false, range)?;
-                t(self.arith(BinOp::Min, Operand::Value(m), hi, false, range)?)
+                let propagate = match &b[3] {
+                    Some((Val::Const(c), _)) => c.truthy(),
+                    Some((_, r)) => return Err(self.err(*r, "propagate_nan must be a tl.PropagateNan constant")),
+                    None => false,
+                };
+                let m = self.arith(BinOp::Max, x.clone(), lo, false, range)?;
+                let c = self.arith(BinOp::Min, Operand::Value(m), hi, false, range)?;
+                if !propagate || !self.f.ty(c).dtype().is_some_and(|d| d.is_float()) {
+                    return t(c);
+                }
+                // PropagateNan.ALL applies to x only (as upstream): a NaN x gives NaN.
+                let d = self.f.ty(c).dtype().expect("float");
+                let xv = self.materialize(&x, d, range)?;
+                let x_nan = self.compare(tm_ir::CmpPred::Ne, Operand::Value(xv), Operand::Value(xv), range)?;
+                t(self.select(Operand::Value(x_nan), Operand::Value(xv), Operand::Value(c), range)?)
             }
             ("expand_dims", _) => {
                 let b = self.bind(name, args, &["input", "axis"], 2, range)?;

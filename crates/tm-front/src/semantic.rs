@@ -16,15 +16,16 @@ pub enum Operand {
 }
 
 /// Type kind order used for weak-scalar promotion (bool < uint < int < float).
+/// Upstream's `dtype.kind()`: boolean < integral (signed and unsigned alike) < floating. A weak
+/// Python scalar of a kind no higher than the tensor's takes the tensor's type, so `x % 3` on a
+/// uint16 block computes in uint16.
 fn kind_rank(d: DType) -> u8 {
     if d.is_bool() {
         0
-    } else if d.is_unsigned_int() {
+    } else if d.is_int() {
         1
-    } else if d.is_signed_int() {
-        2
     } else {
-        3
+        2
     }
 }
 

@@ -21,7 +21,6 @@ import time
 from typing import Dict, List, Optional
 
 from ..compiler.errors import OutOfResources
-from .jit import _LAUNCH_OPTIONS
 
 __all__ = ["Autotuner", "Config", "Heuristics", "autotune", "heuristics"]
 
@@ -390,6 +389,8 @@ class Heuristics(KernelInterface):
 
     def __init__(self, fn, arg_names, values) -> None:
         # Besides meta-parameters, a heuristic may set a launch option (num_warps, num_stages, ...).
+        from .jit import _LAUNCH_OPTIONS
+
         _check_names("heuristics", [n for n in values if n not in _LAUNCH_OPTIONS], fn, arg_names)
         self.fn = fn
         self.values = values
