@@ -329,3 +329,28 @@ def test_clamp_propagate_nan(propagate):
     clamp_nan[(1,)](x, lo, hi, out, PROPAGATE=propagate)
     np.testing.assert_array_equal(out[1:], [-1, 0.5, 1])
     assert np.isnan(out[0]) == (propagate == "ALL")
+
+
+@triton.jit
+def true_div(X, Y, Z):
+    offs = tl.arange(0, 4)
+    tl.store(Z + offs, tl.load(X + offs) / tl.load(Y + offs))
+
+
+@triton.jit
+def true_div_scalar(X, Z, s: tl.constexpr):
+    offs = tl.arange(0, 4)
+    tl.store(Z + offs, tl.load(X + offs) / s)
+
+
+def test_true_division_refuses_mixed_signedness():
+    # Upstream checks `/` on integers like `//` and `%`.
+    x = np.array([1, 2, 3, 4], np.int32)
+    with pytest.raises(triton.TritonError, match="Cannot use .* because they have different signedness"):
+        true_div[(1,)](x, np.array([1, 2, 3, 4], np.uint32), np.zeros(4, np.float32))
+    z = np.zeros(4, np.float32)
+    true_div[(1,)](x, np.array([2, 2, 2, 2], np.int32), z)
+    np.testing.assert_allclose(z, x / 2)
+    # A weak Python int takes the block's type: uint / 2 is fine.
+    true_div_scalar[(1,)](np.array([1, 2, 3, 4], np.uint16), z, 2)
+    np.testing.assert_allclose(z, np.array([1, 2, 3, 4]) / 2)

@@ -306,7 +306,12 @@ impl Lowerer<'_> {
         let (aw, bw) = (matches!(a, Operand::Weak(_)), matches!(b, Operand::Weak(_)));
         let d = if true_div {
             match (da.is_float(), db.is_float()) {
-                (false, false) => DType::F32,
+                (false, false) => {
+                    // Upstream checks `/` like `//` and `%`: integers of different signedness
+                    // are refused (a weak Python int takes the other operand's type).
+                    computation_type(da, aw, db, bw, true).map_err(|m| self.err(range, m))?;
+                    DType::F32
+                }
                 (true, false) => da,
                 (false, true) => db,
                 (true, true) => computation_type(da, false, db, false, false).map_err(|m| self.err(range, m))?,
