@@ -243,12 +243,12 @@ pub fn mlx_variant(msl: &str, abi: &KernelAbi) -> Result<MlxKernel, VariantError
     let mut buffers = vec![];
     for (i, b) in abi.buffers.iter().enumerate() {
         let name = format!("tm_b{i}");
+        // MLX passes inputs as `const device T*` (the kernel never writes those), with its own
+        // names for some types (`bfloat16_t`): the body gets the kernel's pointer type.
+        buffers.push(format!("(device {}*){name}", elem_type(b.dtype)));
         if b.written {
-            buffers.push(name.clone());
             outputs.push((name, i));
         } else {
-            // MLX passes inputs as `const device T*`; the kernel never writes this one.
-            buffers.push(format!("(device {}*){name}", elem_type(b.dtype)));
             inputs.push((name, ParamSlot::Buffer(i)));
         }
     }
@@ -323,7 +323,7 @@ mod tests {
             m.inputs,
             vec![("tm_b1".to_string(), ParamSlot::Buffer(1)), ("tm_s0".to_string(), ParamSlot::Scalar(0))]
         );
-        assert!(m.source.contains("k_body(tm_b0, (device float*)tm_b1, args, threadgroup_position_in_grid"));
+        assert!(m.source.contains("k_body((device float*)tm_b0, (device float*)tm_b1, args, threadgroup_position_in_grid"));
         assert!(m.header.contains("inline void k_body(device float* p0, device float* p1, thread const k_args& args"));
     }
 }
