@@ -713,6 +713,10 @@ impl Lowerer<'_> {
                 let j = self.lower_shape_op("join", None, args, range)?;
                 let Val::Tensor(j) = j else { return Err(self.err(range, "interleave needs two tensors")) };
                 let mut shape = self.f.ty(j).shape.clone();
+                if shape.len() < 2 {
+                    // Two scalars: the join, of shape [2], is already interleaved.
+                    return t(j);
+                }
                 let two = shape.pop().unwrap_or(2);
                 if let Some(last) = shape.last_mut() {
                     *last *= two;

@@ -29,7 +29,7 @@ fn same_val(a: &Val, b: &Val) -> bool {
 }
 
 /// Whether a `return` appears in `stmts` outside loops.
-fn contains_return(stmts: &[Stmt]) -> bool {
+pub(crate) fn contains_return(stmts: &[Stmt]) -> bool {
     stmts.iter().any(|s| match s {
         Stmt::Return(_) => true,
         Stmt::If(i) => contains_return(&i.body) || i.elif_else_clauses.iter().any(|c| contains_return(&c.body)),

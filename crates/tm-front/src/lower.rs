@@ -223,7 +223,7 @@ impl<'a> Lowerer<'a> {
                 self.set_loc(s.range());
                 let (flow, consumed) = self.if_stmt(ifs, &stmts[i + 1..])?;
                 if flow == Flow::Return || consumed {
-                    return Ok(Flow::Return);
+                    return Ok(flow);
                 }
                 continue;
             }
@@ -327,22 +327,34 @@ impl<'a> Lowerer<'a> {
             return self.runtime_if(i, cond, rest);
         };
         if c.truthy() {
-            return Ok((self.body(&i.body)?, false));
+            return self.constexpr_branch(&i.body, rest);
         }
         for clause in &i.elif_else_clauses {
             match &clause.test {
-                None => return Ok((self.body(&clause.body)?, false)),
+                None => return self.constexpr_branch(&clause.body, rest),
                 Some(t) => {
                     let Val::Const(c) = self.expr(t)? else {
                         return Err(self.err(t.range(), "`elif` on a runtime value after a constexpr `if` is not supported; nest an `if` in the `else`"));
                     };
                     if c.truthy() {
-                        return Ok((self.body(&clause.body)?, false));
+                        return self.constexpr_branch(&clause.body, rest);
                     }
                 }
             }
         }
         Ok((Flow::Next, false))
+    }
+
+    /// The branch a constexpr `if` takes, in place of the `if`. With a `return`
+    /// inside (maybe under a runtime `if`), the statements after the `if` follow
+    /// the branch's own, so that a runtime early return can take them into the
+    /// paths that do not return.
+    fn constexpr_branch(&mut self, body: &[Stmt], rest: &[Stmt]) -> R<(Flow, bool)> {
+        if rest.is_empty() || !crate::control::contains_return(body) {
+            return Ok((self.body(body)?, false));
+        }
+        let joined: Vec<Stmt> = body.iter().chain(rest).cloned().collect();
+        Ok((self.body(&joined)?, true))
     }
 
     /// Whether the function being lowered returns nothing so far (early

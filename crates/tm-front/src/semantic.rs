@@ -349,6 +349,21 @@ impl Lowerer<'_> {
             _ => integer_promote(da, db),
         };
         let (va, vb, shape) = self.unify(&a, &b, d, range)?;
+        if op == BinOp::Shr && d.bits() > 1 {
+            // Upstream shifts arithmetically when the tensor operand on the left is
+            // signed (for `number >> tensor`, the right one's signedness decides),
+            // whatever the promoted type: `Shr` on the type of that signedness.
+            let arithmetic = match (&a, da, db) {
+                (Operand::Weak(_), _, db) => db.is_signed_int(),
+                (_, da, _) => da.is_signed_int(),
+            };
+            if arithmetic != d.is_signed_int() {
+                let s = DType::int_of_bits(d.bits(), arithmetic).expect("an integer width");
+                let (xa, xb) = (self.bitcast(va, Elem::Scalar(s), range)?, self.bitcast(vb, Elem::Scalar(s), range)?);
+                let r = self.emit1(OpKind::Binary(op), vec![xa, xb], Type::block(Elem::Scalar(s), shape));
+                return self.bitcast(r, Elem::Scalar(d), range);
+            }
+        }
         Ok(self.emit1(OpKind::Binary(op), vec![va, vb], Type::block(Elem::Scalar(d), shape)))
     }
 

@@ -91,3 +91,33 @@ fn constexpr_arithmetic_uses_python_semantics() {
     let specs = [ParamSpec::Pointer { dtype: DType::F32, divisibility: 16 }, ParamSpec::Constexpr(ConstValue::Int(-7))];
     lower_kernel(&src("k", text), &specs).unwrap();
 }
+
+fn ir(text: &str, specs: &[ParamSpec]) -> String {
+    tm_ir::print_func(&lower_kernel(&src("k", text), specs).unwrap_or_else(|e| panic!("{e}")))
+}
+
+#[test]
+fn signed_shifted_right_by_unsigned_is_arithmetic() {
+    let specs = [ParamSpec::Int { dtype: DType::I32, divisibility: 1 }, ParamSpec::Int { dtype: DType::U32, divisibility: 1 }, ParamSpec::Pointer { dtype: DType::U32, divisibility: 16 }];
+    let text = ir("def k(x, y, out):\n    tl.store(out, x >> y)\n", &specs);
+    // promoted to uint32, shifted as int32
+    assert!(text.contains("arith.shrsi") && !text.contains("arith.shrui") && text.contains("tt.bitcast"), "{text}");
+    let specs = [ParamSpec::Int { dtype: DType::U32, divisibility: 1 }, ParamSpec::Int { dtype: DType::I32, divisibility: 1 }, ParamSpec::Pointer { dtype: DType::U32, divisibility: 16 }];
+    let text = ir("def k(x, y, out):\n    tl.store(out, x >> y)\n", &specs);
+    assert!(text.contains("arith.shrui") && !text.contains("arith.shrsi"), "{text}");
+}
+
+#[test]
+fn a_runtime_return_under_a_constexpr_if_keeps_the_statements_after_it() {
+    let specs = [ParamSpec::Pointer { dtype: DType::I32, divisibility: 16 }, ParamSpec::Constexpr(ConstValue::Bool(true))];
+    let text = ir("def k(out, C: tl.constexpr):\n    if C:\n        if tl.load(out) > 0:\n            return\n    tl.store(out, 7)\n", &specs);
+    // the store moved into the branch that does not return
+    assert!(text.contains("scf.if") && text.contains("tt.store"), "{text}");
+}
+
+#[test]
+fn interleaving_two_scalars_gives_a_block_of_two() {
+    let specs = [ParamSpec::Pointer { dtype: DType::I32, divisibility: 16 }];
+    let text = ir("def k(out):\n    c = tl.interleave(tl.load(out), tl.load(out + 1))\n    tl.static_assert(c.shape[0] == 2)\n    tl.store(out + tl.arange(0, 2), c)\n", &specs);
+    assert!(text.contains("tt.join") && !text.contains("tt.reshape"), "{text}");
+}

@@ -44,23 +44,23 @@ impl Emitter<'_> {
             }
             // Thread 0 acts for the whole program: every thread's earlier accesses
             // must happen before it, and its effect before every later access.
-            self.uses_sync = true;
-            self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+            self.device_barrier();
             if used {
                 self.smem_bytes = self.smem_bytes.max(16);
                 self.smem_touched = true;
                 self.line(format!("if ({cond}) {smem}[0] = {};", call(&args)));
-                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+                self.device_barrier();
                 self.line(format!("const {t} {name} = {smem}[0];"));
                 let repr = if self.f.ty(res).is_block() { Repr::Splat(name) } else { Repr::Scalar(name) };
                 self.reprs.insert(res, repr);
             } else {
                 self.line(format!("if ({cond}) (void){};", call(&args)));
-                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+                self.device_barrier();
                 self.reprs.insert(res, Repr::Scalar(zero));
             }
             return Ok(());
         }
+        self.order_access(op);
         let l = self.layout_for(ptr_v);
         let mut ins = vec![];
         for &v in &op.operands {

@@ -98,9 +98,11 @@ impl Emitter<'_> {
         let ivn = format!("v{}", iv.0);
         self.reprs.insert(iv, Repr::Scalar(ivn.clone()));
         let (l, u, s) = (self.elem(lb, "0"), self.elem(ub, "0"), self.elem(step, "0"));
+        let after = self.enter_loop(op);
         self.line(format!("for ({t} {ivn} = {l}; {ivn} < {u}; {ivn} += {s}) {{"));
         self.nested(region, op.results.clone())?;
         self.line("}");
+        self.leave_loop(after);
         // Accumulators kept in simdgroup matrices come back to registers once.
         for (i, &res) in op.results.iter().enumerate() {
             if mma[i] && self.used.contains(&res) {
@@ -124,6 +126,7 @@ impl Emitter<'_> {
                 self.reprs.insert(arg, r);
             }
         }
+        let after = self.enter_loop(op);
         self.line("while (true) {");
         self.depth += 1;
         let cond_region = &op.regions[0];
@@ -138,6 +141,7 @@ impl Emitter<'_> {
         self.depth -= 1;
         body?;
         self.line("}");
+        self.leave_loop(after);
         Ok(())
     }
 
@@ -146,11 +150,14 @@ impl Emitter<'_> {
             self.declare_storage(res, None, op.loc)?;
         }
         let c = self.elem(op.operands[0], "0");
+        let before = self.pending_snapshot();
         self.line(format!("if ({c}) {{"));
         self.nested(&op.regions[0], op.results.clone())?;
+        let then_left = self.switch_branch(before);
         self.line("} else {");
         self.nested(&op.regions[1], op.results.clone())?;
         self.line("}");
+        self.merge_branches(then_left);
         Ok(())
     }
 

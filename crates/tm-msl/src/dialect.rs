@@ -65,6 +65,20 @@ pub fn arg_ident(name: &str, index: usize) -> String {
     }
 }
 
+/// The suffix of the prelude's float-to-integer conversion to `d` (`tm_f2i32`, ...).
+pub fn int_suffix(d: DType) -> &'static str {
+    match d {
+        DType::I8 => "i8",
+        DType::I16 => "i16",
+        DType::I64 => "i64",
+        DType::U8 => "u8",
+        DType::U16 => "u16",
+        DType::U32 => "u32",
+        DType::U64 => "u64",
+        _ => "i32",
+    }
+}
+
 /// The unsigned type of the same width (for wrapping signed arithmetic).
 pub fn unsigned_of(d: DType) -> DType {
     match d {

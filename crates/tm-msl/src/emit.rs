@@ -58,6 +58,8 @@ pub(crate) struct Emitter<'a> {
     /// Bytes of every per-thread array declared so far (an upper bound of what a thread
     /// keeps: clang and Metal may reuse the storage of dead arrays).
     pub private_bytes: u64,
+    /// Device-memory accesses since the last device barrier (see `order.rs`).
+    pub pending: Vec<crate::order::Footprint>,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -136,6 +138,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         },
         fragments: HashMap::new(),
         private_bytes: 0,
+        pending: vec![],
     };
     em.assign_prefs();
 
@@ -264,14 +267,38 @@ inline bfloat tm_shfl_xor(bfloat x, ushort m) { return as_type<bfloat>(simd_shuf
 #endif
 inline ulong tm_shfl_xor(ulong x, ushort m) { uint lo = simd_shuffle_xor((uint)x, m); uint hi = simd_shuffle_xor((uint)(x >> 32), m); return ((ulong)hi << 32) | (ulong)lo; }
 inline long tm_shfl_xor(long x, ushort m) { return (long)tm_shfl_xor((ulong)x, m); }
-// Metal has no log1p/expm1: Goldberg's and Kahan's corrections keep small x exact.
-inline float tm_log1p(float x) { float u = 1.0f + x; return u == 1.0f ? x : log(u) * x / (u - 1.0f); }
+// Metal has no log1p/expm1: Goldberg's and Kahan's corrections keep small x exact;
+// the correction factor is formed first so that large x (log1p(1e38), expm1(85))
+// does not overflow on the way.
+inline float tm_log1p(float x) {
+    float u = 1.0f + x;
+    if (u == 1.0f) return x;
+    if (isinf(u)) return u;
+    return log(u) * (x / (u - 1.0f));
+}
 inline float tm_expm1(float x) {
     float u = exp(x);
     if (u == 1.0f) return x;
     float um1 = u - 1.0f;
     if (um1 == -1.0f) return -1.0f;
-    return isinf(u) ? u : um1 * x / log(u);
+    return isinf(u) ? u : um1 * (x / log(u));
+}
+// Float to integer as upstream Triton's code computes it on NVIDIA (cvt.rzi):
+// toward zero, saturating; NaN gives 0 (0x8000000000000000 for 64-bit results);
+// 8-bit results saturate to 16 bits and keep the low byte. Defined for every input.
+inline short tm_f2i16(float x) { return isnan(x) ? (short)0 : (short)(int)fmin(fmax(x, -32768.0f), 32767.0f); }
+inline ushort tm_f2u16(float x) { return isnan(x) ? (ushort)0 : (ushort)(uint)fmin(fmax(x, 0.0f), 65535.0f); }
+inline char tm_f2i8(float x) { return (char)(uchar)(ushort)tm_f2i16(x); }
+inline uchar tm_f2u8(float x) { return (uchar)tm_f2u16(x); }
+inline int tm_f2i32(float x) { return isnan(x) ? 0 : x >= 2147483648.0f ? 2147483647 : x <= -2147483648.0f ? (-2147483647 - 1) : (int)x; }
+inline uint tm_f2u32(float x) { return (isnan(x) || x <= 0.0f) ? 0u : x >= 4294967296.0f ? 4294967295u : (uint)x; }
+inline long tm_f2i64(float x) {
+    if (isnan(x) || x <= -9223372036854775808.0f) return (long)(-9223372036854775807L - 1L);
+    return x >= 9223372036854775808.0f ? 9223372036854775807L : (long)x;
+}
+inline ulong tm_f2u64(float x) {
+    if (isnan(x)) return 9223372036854775808UL;
+    return x <= 0.0f ? 0UL : x >= 18446744073709551616.0f ? 18446744073709551615UL : (ulong)x;
 }
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
@@ -376,8 +403,7 @@ impl<'a> Emitter<'a> {
             OpKind::Dot => self.dot_op(op),
             OpKind::AtomicRmw { .. } | OpKind::AtomicCas => self.atomic_op(op),
             OpKind::Barrier => {
-                self.uses_sync = true;
-                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
+                self.device_barrier();
                 Ok(())
             }
             OpKind::While => self.while_op(op),
@@ -478,8 +504,9 @@ impl<'a> Emitter<'a> {
                 let decl = elem_decl(to, loc)?;
                 let expr: Box<dyn Fn(&[String]) -> String> = match (kind, from, to) {
                     (CastKind::Convert, _, Elem::Scalar(DType::I1)) => Box::new(|a: &[String]| format!("({} != 0)", a[0])),
-                    (CastKind::Convert, Elem::Scalar(DType::BF16), Elem::Scalar(td)) if td.is_int() => {
-                        Box::new(move |a: &[String]| format!("({decl})(float)({})", a[0]))
+                    (CastKind::Convert, Elem::Scalar(fd), Elem::Scalar(td)) if fd.is_float() && td.is_int() => {
+                        let suffix = crate::dialect::int_suffix(td);
+                        Box::new(move |a: &[String]| format!("tm_f2{suffix}((float)({}))", a[0]))
                     }
                     (CastKind::Convert, _, _) | (CastKind::PtrCast, _, _) => Box::new(move |a: &[String]| format!("({decl})({})", a[0])),
                     (CastKind::Bitcast, _, _) => Box::new(move |a: &[String]| format!("as_type<{decl}>({})", a[0])),

@@ -19,6 +19,9 @@ pub fn binary_expr(b: BinOp, d: DType, x: &str, y: &str) -> String {
         }
     };
     match b {
+        // i1 arithmetic wraps modulo 2, as LLVM's: + and - are xor, * is and.
+        BinOp::Add | BinOp::Sub if d.is_bool() => format!("({x} != {y})"),
+        BinOp::Mul if d.is_bool() => format!("({x} && {y})"),
         BinOp::Add => wrap("+"),
         BinOp::Sub => wrap("-"),
         BinOp::Mul => wrap("*"),
@@ -34,9 +37,15 @@ pub fn binary_expr(b: BinOp, d: DType, x: &str, y: &str) -> String {
         BinOp::And => format!("({t})({x} & {y})"),
         BinOp::Or => format!("({t})({x} | {y})"),
         BinOp::Xor => format!("({t})({x} ^ {y})"),
-        BinOp::Shl if wide_signed => format!("({t})(({ut}){x} << {y})"),
-        BinOp::Shl => format!("({t})({x} << {y})"),
-        BinOp::Shr => format!("({t})({x} >> {y})"),
+        // Shift amounts are unsigned; from the bit width on, a shift gives 0 (or
+        // the sign bits, `>>` of a signed value), as PTX's clamped shifts do on
+        // NVIDIA, instead of C's undefined behaviour.
+        BinOp::Shl | BinOp::Shr if d.is_bool() => format!("(({y}) ? false : {x})"),
+        BinOp::Shl => format!("(({ut}){y} < {bits}u ? ({t})(({ut}){x} << ({ut}){y}) : ({t})0)", bits = d.bits()),
+        BinOp::Shr if d.is_signed_int() => {
+            format!("({t})({x} >> (({ut}){y} < {bits}u ? ({ut}){y} : ({ut}){last}))", bits = d.bits(), last = d.bits() - 1)
+        }
+        BinOp::Shr => format!("(({ut}){y} < {bits}u ? ({t})({x} >> {y}) : ({t})0)", bits = d.bits()),
         BinOp::Max if d.is_float() => format!("fmax({x}, {y})"),
         BinOp::Min if d.is_float() => format!("fmin({x}, {y})"),
         BinOp::Max => format!("max({x}, {y})"),

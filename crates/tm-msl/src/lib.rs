@@ -19,6 +19,7 @@ mod dot;
 mod emit;
 mod exprs;
 mod memory;
+mod order;
 mod prefs;
 mod reduce;
 mod scan;

@@ -49,7 +49,7 @@ enum Flow {
 }
 
 /// The operands of the `Yield` ending `region` (empty if it has none).
-fn yielded<'a>(f: &'a Func, op: &'a Op, region: usize) -> &'a [ValueId] {
+pub(crate) fn yielded<'a>(f: &'a Func, op: &'a Op, region: usize) -> &'a [ValueId] {
     op.regions
         .get(region)
         .and_then(|r| r.ops.last())
@@ -59,7 +59,7 @@ fn yielded<'a>(f: &'a Func, op: &'a Op, region: usize) -> &'a [ValueId] {
 }
 
 /// The op whose region declares region argument `v`: (op, region, argument index).
-fn region_arg_owner(f: &Func, v: ValueId) -> Option<(OpId, usize, usize)> {
+pub(crate) fn region_arg_owner(f: &Func, v: ValueId) -> Option<(OpId, usize, usize)> {
     let mut found = None;
     f.walk(|id| {
         if found.is_none() {
@@ -122,7 +122,7 @@ fn flow(f: &Func, v: ValueId) -> Flow {
 
 /// The buffer slot pointer value `ptr` derives from (through pointer arithmetic, shape
 /// ops, selects and loop-carried values), or None when it may come from several.
-fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
+pub(crate) fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
     // The values `ptr`'s source depends on, then a fixpoint over them (loops make cycles).
     let mut flows: HashMap<ValueId, Flow> = HashMap::new();
     let mut stack = vec![ptr];
@@ -228,6 +228,7 @@ impl Emitter<'_> {
     }
 
     pub(crate) fn load(&mut self, op: &Op, l: Option<usize>, name: &str, has_mask: bool, has_other: bool) -> R<Repr> {
+        self.order_access(op);
         let res = op.results[0];
         let d = self.f.ty(res).dtype().ok_or_else(|| unsupported("loading pointers", op.loc))?;
         let t = tname(d, op.loc)?;
@@ -289,6 +290,7 @@ impl Emitter<'_> {
     }
 
     pub(crate) fn store(&mut self, op: &Op, has_mask: bool) -> R<()> {
+        self.order_access(op);
         let ptr_v = op.operands[0];
         let Elem::Ptr(d) = self.f.ty(ptr_v).elem else { return Err(unsupported("store through a non-pointer", op.loc)) };
         let t = tname(d, op.loc)?;
@@ -308,17 +310,9 @@ impl Emitter<'_> {
                 return Err(unsupported("storing different values through one address", op.loc));
             }
             let v = self.elem(op.operands[1], "0");
-            // Thread 0 stores for the program; when the program also reads memory,
-            // barriers keep that store ordered with every thread's accesses.
-            let reads = self.f.ops.iter().any(|o| matches!(o.kind, tm_ir::OpKind::Load { .. }));
-            if reads {
-                self.uses_sync = true;
-                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
-            }
+            // Thread 0 stores for the program; `order.rs` orders it with every
+            // thread's accesses of memory it may share.
             self.line(format!("if ({cond}) *({p}) = {v};"));
-            if reads {
-                self.line("threadgroup_barrier(mem_flags::mem_device | mem_flags::mem_threadgroup);");
-            }
             return Ok(());
         }
         let l = self.layout_for(ptr_v);

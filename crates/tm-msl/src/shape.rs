@@ -58,8 +58,16 @@ impl Emitter<'_> {
     /// [`Self::read_staged`] from the threadgroup array `src`.
     pub(crate) fn read_staged_at(&mut self, res: ValueId, src: &str, index: &dyn Fn(&str) -> String, loc: tm_ir::Loc) -> R<()> {
         let ty = self.f.ty(res).clone();
-        let l = self.layout_for(res);
         let name = format!("v{}", res.0);
+        if !ty.is_block() {
+            // A scalar result (`split` of a block of 2, a reshape to `()`): every thread reads it.
+            let decl = elem_decl(ty.elem, loc)?;
+            let idx = index("0u");
+            self.line(format!("const {decl} {name} = {src}[{idx}];"));
+            self.reprs.insert(res, Repr::Scalar(name));
+            return Ok(());
+        }
+        let l = self.layout_for(res);
         let regs = self.declare_array(&name, &ty, l, loc)?;
         let lin = self.linear_index(l, "r");
         let idx = index(&lin);
@@ -74,7 +82,8 @@ impl Emitter<'_> {
         if matches!(op.kind, OpKind::Trans(_) | OpKind::Reshape | OpKind::Split) {
             if let Repr::Splat(s) | Repr::Scalar(s) = self.repr(op.operands[0]).clone() {
                 for &r in &op.results {
-                    self.reprs.insert(r, Repr::Splat(s.clone()));
+                    let repr = if self.f.ty(r).is_block() { Repr::Splat(s.clone()) } else { Repr::Scalar(s.clone()) };
+                    self.reprs.insert(r, repr);
                 }
                 return Ok(());
             }
