@@ -177,3 +177,17 @@ def test_loops_over_disjoint_blocks_stay_barrier_free_and_overlapping_ones_are_o
     k = overlapping_windows[(1,)](x, 512, STEP=128, BLOCK=128)
     np.testing.assert_array_equal(x, np.ones(512, np.int32))
     assert DEVICE_BARRIER not in k.asm["msl"]
+
+
+@triton.jit
+def repeated_addresses(X, N: tl.constexpr):
+    p = X + tl.arange(0, N) % 4
+    tl.store(p, tl.load(p) + 1)
+
+
+def test_elements_sharing_an_address_are_ordered_too():
+    # every copy loads the old value before any copy stores: each address gets +1 once
+    x = np.zeros(8, np.int32)
+    k = repeated_addresses[(1,)](x, N=256, num_warps=4)
+    assert x.tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
+    assert DEVICE_BARRIER in k.asm["msl"]

@@ -14,11 +14,12 @@
 //! same element type, same layout; the same scalar part too when they may be the
 //! same buffer), the layout holds each element in one thread (or both accesses
 //! are done by first owners only), and no two elements share an address
-//! (constancy 1, offsets not loaded from memory). Distinct pointer arguments may
-//! alias (an in-place call passes one array twice); they are assumed to alias
-//! exactly or not at all, so their scalar parts (row offsets, strides) are not
-//! compared, and arrays of different element types are taken not to overlap.
-//! Loops: at entry, the body's accesses are checked against the pending ones (a
+//! (constancy 1, offsets built from ranges by sums and products only).
+//! Distinct pointer arguments may alias (an in-place call passes one array
+//! twice); they are assumed to alias exactly or not at all, so their scalar
+//! parts (row offsets, strides) are not compared, and arrays of different
+//! element types are taken not to overlap. Atomics are not ordered with each
+//! other. Loops: at entry, the body's accesses are checked against the pending ones (a
 //! barrier before the loop, not in it), and they stay pending inside the body as
 //! their previous iteration (the back edge), where values defined in the loop no
 //! longer name the same addresses unless recomputed from loop-invariant values;
@@ -41,6 +42,9 @@ use tm_ir::{BinOp, DType, Elem, Func, Op, OpKind, ValueDef, ValueId};
 #[derive(Clone, Debug)]
 pub(crate) struct Footprint {
     write: bool,
+    /// Atomics are not ordered with each other (they are atomic; upstream does
+    /// not order them across the threads of a program either).
+    atomic: bool,
     /// Stores and block atomics are done by each element's first owner; loads by
     /// every thread holding a copy.
     owner_only: bool,
@@ -228,13 +232,15 @@ fn span(f: &Func, v: ValueId) -> Option<i64> {
     }
 }
 
-/// Whether `v` may depend on a value read from memory (then two of its elements
-/// may be equal in ways no analysis sees).
-fn reads_memory(f: &Func, v: ValueId, seen: &mut HashSet<ValueId>) -> bool {
-    if !seen.insert(v) {
+/// Whether two elements of block offset (or pointer) `v` may be equal although
+/// nothing shows it: `v` is not built from ranges by sums and products alone
+/// (a remainder, a shift, a value read from memory...). Scalars are leaves: they
+/// move every element alike.
+fn may_repeat(f: &Func, v: ValueId, seen: &mut HashSet<ValueId>) -> bool {
+    if !f.ty(v).is_block() || !seen.insert(v) {
         return false;
     }
-    let follow = |vs: Vec<ValueId>, seen: &mut HashSet<ValueId>| vs.into_iter().any(|u| reads_memory(f, u, seen));
+    let follow = |vs: Vec<ValueId>, seen: &mut HashSet<ValueId>| vs.into_iter().any(|u| may_repeat(f, u, seen));
     match f.value(v).def {
         ValueDef::Arg(_) => false,
         ValueDef::RegionArg => match region_arg_owner(f, v) {
@@ -252,12 +258,19 @@ fn reads_memory(f: &Func, v: ValueId, seen: &mut HashSet<ValueId>) -> bool {
             let op = f.op(id);
             let i = i as usize;
             match op.kind {
-                OpKind::Load { .. } | OpKind::AtomicRmw { .. } | OpKind::AtomicCas => true,
+                OpKind::MakeRange { .. }
+                | OpKind::Splat
+                | OpKind::Constant(_)
+                | OpKind::Broadcast
+                | OpKind::ExpandDims(_)
+                | OpKind::Hint { .. }
+                | OpKind::AddPtr
+                | OpKind::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul)
+                | OpKind::Cast(tm_ir::CastKind::Convert | tm_ir::CastKind::PtrCast) => follow(op.operands.clone(), seen),
                 OpKind::For => follow(op.operands.get(3 + i).into_iter().chain(yielded(f, op, 0).get(i)).copied().collect(), seen),
                 OpKind::While => follow(op.operands.get(i).into_iter().chain(yielded(f, op, 1).get(i)).copied().collect(), seen),
                 OpKind::If => follow(yielded(f, op, 0).get(i).into_iter().chain(yielded(f, op, 1).get(i)).copied().collect(), seen),
-                _ if !op.regions.is_empty() => true,
-                _ => follow(op.operands.clone(), seen),
+                _ => true,
             }
         }
     }
@@ -320,7 +333,7 @@ fn memory_ops_inside(f: &Func, op: &Op) -> Vec<Op> {
 /// Whether `b`, after `a` in program order, may touch an address `a` touched from
 /// another thread, one of them writing it.
 fn conflict(f: &Func, a: &Footprint, b: &Footprint) -> bool {
-    if !a.write && !b.write {
+    if (!a.write && !b.write) || (a.atomic && b.atomic) {
         return false;
     }
     let distinct_buffers = matches!((a.slot, b.slot), (Some(x), Some(y)) if x != y);
@@ -377,7 +390,8 @@ impl Emitter<'_> {
         let ptr = op.operands[0];
         let slot = buffer_slot(self.f, ptr);
         let elem = self.f.ty(ptr).elem;
-        Some(Footprint { write, owner_only, slot, elem, pattern: self.pattern(op, ptr), across: vec![] })
+        let atomic = matches!(op.kind, OpKind::AtomicRmw { .. } | OpKind::AtomicCas);
+        Some(Footprint { write, atomic, owner_only, slot, elem, pattern: self.pattern(op, ptr), across: vec![] })
     }
 
     fn pattern(&mut self, op: &Op, ptr: ValueId) -> Option<Pattern> {
@@ -396,7 +410,7 @@ impl Emitter<'_> {
             return None; // elements sharing an address
         }
         let mut seen = HashSet::new();
-        if parts.block.iter().any(|(b, _)| reads_memory(self.f, *b, &mut seen)) {
+        if parts.block.iter().any(|(b, _)| may_repeat(self.f, *b, &mut seen)) {
             return None;
         }
         let layout = match op.kind {
