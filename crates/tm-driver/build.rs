@@ -30,12 +30,17 @@ fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let crates = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // The checkout this build script runs for, read at run time: `env!` would bake
+    // in the directory the script was compiled in, and a target directory copied
+    // from another checkout would then digest (and watch) that checkout's sources.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let crates = Path::new(&manifest).join("..");
     let mut hasher = Sha256::new();
     for name in COMPILER_CRATES {
         for sub in ["src", "Cargo.toml"] {
             let root = crates.join(name).join(sub);
-            println!("cargo:rerun-if-changed={}", root.display());
+            // Relative to the package root, so a copied fingerprint watches its own checkout.
+            println!("cargo:rerun-if-changed=../{name}/{sub}");
             let mut files = vec![];
             if root.is_dir() {
                 files_under(&root, &mut files);
