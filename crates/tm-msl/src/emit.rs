@@ -183,6 +183,12 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         )));
     }
     let name = crate::dialect::kernel_ident(&f.name);
+    // A kernel without block values computes the same scalars on every thread and lets
+    // thread 0 alone store, update atomically and print: the other threads have no effect
+    // (their loads feed nothing that leaves the thread). One thread per threadgroup then
+    // runs it exactly, at 1/threads of the cost, and its barriers order nothing.
+    let block_free = !f.values.iter().any(|v| v.ty.is_block());
+    let threads = if block_free { 1 } else { threads };
     let mut abi = KernelAbi::new(
         name.clone(),
         buffers.clone(),
