@@ -305,3 +305,39 @@ def test_device_properties_support_upstream_occupancy_arithmetic():
 
     props = driver.active.utils.get_device_properties(driver.active.get_current_device())
     assert props["multiprocessor_count"] >= 1 and props["max_num_regs"] > 0 and props["warpSize"] == 32
+
+
+@triton.jit
+def _scalar_in_place_double(p, counter):
+    pid = tl.program_id(0)
+    x = tl.load(p + pid)
+    tl.store(p + pid, x * 2)
+    tl.atomic_add(counter, 1)
+
+
+def test_block_free_kernel_runs_one_thread_per_program():
+    # Without block values every thread computes the same scalars and thread 0 alone has
+    # effects: one thread per threadgroup is exact (also on Metal) and makes a large grid of
+    # num_warps=32 programs cheap on the CPU executor (upstream's test_load_store_same_ptr).
+    x = np.ones(65536, np.float32)
+    counter = np.zeros(1, np.int32)
+    k = _scalar_in_place_double[(65536,)](x, counter, num_warps=32)
+    assert k.threads_per_threadgroup == 1
+    for _ in range(3):
+        _scalar_in_place_double[(65536,)](x, counter, num_warps=32)
+    np.testing.assert_array_equal(x, np.full(65536, 16, np.float32))
+    assert counter[0] == 4 * 65536
+
+
+def test_kernel_with_blocks_keeps_its_threads():
+    x = np.arange(256, dtype=np.float32)
+    y = np.zeros_like(x)
+
+    @triton.jit
+    def copy(x_ptr, y_ptr, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        tl.store(y_ptr + offs, tl.load(x_ptr + offs))
+
+    k = copy[(1,)](x, y, BLOCK=256, num_warps=2)
+    assert k.threads_per_threadgroup == 64
+    np.testing.assert_array_equal(x, y)
