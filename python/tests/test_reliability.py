@@ -428,3 +428,16 @@ def test_conv2d_with_a_hundred_tap_static_loop_compiles_in_bounded_time(tmp_path
         )
     )
     assert "SECONDS" in r.stdout
+
+
+def test_fuzz_harness_finds_no_crash_in_a_small_run(tmp_path):
+    # scripts/fuzz_kernels.py mutates seed kernels and runs every mutant in worker processes;
+    # the full run (a few thousand mutants) is `python scripts/fuzz_kernels.py`.
+    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_kernels.py")
+    env = dict(os.environ, TRITON_METAL_CACHE_DIR=str(tmp_path / "c"))
+    r = subprocess.run(
+        [sys.executable, script, "--count", "40", "--jobs", "1", "--seed", "3", "--out", str(tmp_path / "f")],
+        env=env, capture_output=True, text=True, timeout=900,
+    )
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "process deaths: 0, hangs: 0, panics: 0, errors without location: 0" in r.stdout

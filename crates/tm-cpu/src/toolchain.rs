@@ -40,6 +40,10 @@ const EXEC_FLAGS: &[&str] = &[
     // Large frames touch their pages in order, so a fiber overflowing its stack hits the
     // guard page below it (and its error is reported) instead of jumping past it.
     "-fstack-clash-protection",
+    // A loop without side effects may not be assumed to end (C++'s forward-progress rule):
+    // `while True: pass` in a kernel must spin, as on a GPU, not fall through into whatever
+    // code follows (which crashed the process).
+    "-fno-finite-loops",
     "-fvisibility=hidden",
     "-g0",
     "-w",
