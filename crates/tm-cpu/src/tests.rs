@@ -87,7 +87,7 @@ kernel void damage_probe(
     );
     let abi = KernelAbi::new(
         "damage_probe".into(),
-        vec![BufferParam { name: "p".into(), dtype: DType::I32, written: true }],
+        vec![BufferParam { name: "p".into(), dtype: DType::I32, read: true, written: true }],
         vec![],
         vec![],
         32,
