@@ -387,8 +387,8 @@ class JITFunction:
                     continue
                 try:
                     dt = _int_dtype(v)
-                except ValueError as e:
-                    raise ValueError(f"argument '{name}' of kernel '{kname}': {e}") from None
+                except OverflowError as e:
+                    raise OverflowError(f"argument '{name}' of kernel '{kname}': {e}") from None
                 div = 16 if (v % 16 == 0 and i not in self.do_not_specialize) else 1
                 key.append(("i", dt, div))
                 specs.append(("int", dt, div))
