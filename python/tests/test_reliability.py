@@ -437,7 +437,7 @@ def test_fuzz_harness_finds_no_crash_in_a_small_run(tmp_path):
     script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "fuzz_kernels.py")
     env = dict(os.environ, TRITON_METAL_CACHE_DIR=str(tmp_path / "c"))
     r = subprocess.run(
-        [sys.executable, script, "--count", "40", "--jobs", "1", "--seed", "3", "--out", str(tmp_path / "f")],
+        [sys.executable, script, "--count", "40", "--jobs", "1", "--seed", "3", "--timeout", "30", "--out", str(tmp_path / "f")],
         env=env, capture_output=True, text=True, timeout=900,
     )
     assert r.returncode == 0, r.stdout + r.stderr
