@@ -428,16 +428,7 @@ class JITFunction:
                     fast_key = kernel
                 elif kernel is not None:
                     return kernel
-        options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
-        num_warps = options.get("num_warps", _config.CONFIG.num_warps)
-        if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
-            raise ValueError(f"num_warps must be a power of two between 1 and 32, got {num_warps!r}")
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as e:
-            raise TypeError(f"kernel '{self.__name__}': {e}") from None
-        bound.apply_defaults()
-        arguments = bound.arguments
+        options, num_warps, arguments = self._bind_arguments(args, kwargs)
         key, specs, buffers, scalars = self._specialize(arguments)
         kernel = self.cache.get((key, num_warps))
         if kernel is None:
@@ -463,10 +454,8 @@ class JITFunction:
             self._fast[fast_key] = kernel
         return kernel
 
-    def _bind_for(self, args, kwargs, arrays):
-        """(compiled kernel, bound arguments, scalars, options) for a launch made by another
-        launcher (triton_metal.mlx): arrays are specialised by `arrays(name, arg)`, which
-        returns a stand-in host array (dtype and alignment) or None, and read no memory."""
+    def _bind_arguments(self, args, kwargs):
+        """Launch options (popped from kwargs), the validated num_warps and the bound arguments."""
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
         num_warps = options.get("num_warps", _config.CONFIG.num_warps)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
@@ -476,7 +465,13 @@ class JITFunction:
         except TypeError as e:
             raise TypeError(f"kernel '{self.__name__}': {e}") from None
         bound.apply_defaults()
-        arguments = bound.arguments
+        return options, num_warps, bound.arguments
+
+    def _bind_for(self, args, kwargs, arrays):
+        """(compiled kernel, bound arguments, scalars, options) for a launch made by another
+        launcher (triton_metal.mlx): arrays are specialised by `arrays(name, arg)`, which
+        returns a stand-in host array (dtype and alignment) or None, and read no memory."""
+        options, num_warps, arguments = self._bind_arguments(args, kwargs)
         stand_ins = {}
         for i, (name, arg) in enumerate(arguments.items()):
             if not self._is_constexpr[i]:
