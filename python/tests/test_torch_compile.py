@@ -257,3 +257,148 @@ def test_argmax_sort_cumsum_scatter(inductor):
     for g, e in zip(got, fn(x, i)):
         torch.testing.assert_close(g, e, atol=1e-5, rtol=1e-5)
     assert any("sort" in n for n in names) and any("argmax" in n for n in names)
+
+
+# ---------------------------------------------------------------- user kernels in a compiled function
+
+
+def user_kernels():
+    """Kernels as a user writes them, defined once the `inductor` fixture made `triton` ours."""
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def add_into(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < n
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=m) + tl.load(y_ptr + offs, mask=m), mask=m)
+
+    @triton.jit
+    def scale_(x_ptr, n, s, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < n
+        tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=m) * s, mask=m)
+
+    @triton.autotune(configs=[triton.Config({"BLOCK": 16}), triton.Config({"BLOCK": 64}, num_warps=2)], key=["n"])
+    @triton.jit
+    def mul_into(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < n
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=m) * tl.load(y_ptr + offs, mask=m), mask=m)
+
+    return triton, add_into, scale_, mul_into
+
+
+def run_user(inductor, fn, *args, **compile_kw):
+    """torch.compile(fn, fullgraph=True)(*args) against eager on clones of the arguments
+    (inputs mutated in place included); returns the kernel names launched."""
+    torch._dynamo.reset()
+    eager_args = [a.clone() for a in args]
+    expected = fn(*eager_args)
+    inductor.clear()
+    got = torch.compile(fn, fullgraph=True, **compile_kw)(*args)
+    torch.testing.assert_close(got, expected, atol=1e-6, rtol=1e-6)
+    for a, e in zip(args, eager_args):
+        torch.testing.assert_close(a, e, atol=1e-6, rtol=1e-6)
+    return set(inductor)
+
+
+def test_user_kernel_writing_an_out_argument(inductor):
+    """The kernel's only effect is its store to `out`: Inductor must keep the call (its
+    mutation analysis comes from triton_metal's compiler) and read `out` after it."""
+    triton, add_into, _, _ = user_kernels()
+    torch.manual_seed(0)
+
+    def fn(x, y):
+        out = torch.zeros_like(x)
+        add_into[(triton.cdiv(x.numel(), 32),)](x, y, out, x.numel(), BLOCK=32)
+        return out * 2 + 1
+
+    names = run_user(inductor, fn, torch.randn(100), torch.randn(100))
+    assert "add_into" in names, sorted(names)
+
+
+def test_user_kernel_in_place(inductor):
+    """An in-place kernel on an intermediate and on a graph input (which eager mutates too)."""
+    triton, _, scale_, _ = user_kernels()
+    torch.manual_seed(0)
+
+    def fn(x, w):
+        h = torch.sin(x) + 1
+        scale_[(triton.cdiv(h.numel(), 64),)](h, h.numel(), 3.0, BLOCK=64)
+        scale_[(triton.cdiv(w.numel(), 64),)](w, w.numel(), -2.0, BLOCK=64)
+        return h + w
+
+    names = run_user(inductor, fn, torch.randn(70), torch.randn(70))
+    assert "scale_" in names, sorted(names)
+
+
+def test_user_kernel_autotuned_with_grid_lambda(inductor):
+    triton, _, _, mul_into = user_kernels()
+    torch.manual_seed(0)
+
+    def fn(x, y):
+        out = torch.empty_like(x)
+        n = x.numel()
+        mul_into[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](x, y, out, n)
+        return out.relu()
+
+    names = run_user(inductor, fn, torch.randn(150), torch.randn(150))
+    assert "mul_into" in names, sorted(names)
+    # Dynamic shapes: the element count is symbolic when Inductor analyses the kernel.
+    run_user(inductor, fn, torch.randn(90), torch.randn(90), dynamic=True)
+
+
+def test_user_kernel_that_cannot_compile_fails_loudly(inductor):
+    import triton
+    import triton.language as tl
+
+    @triton.jit
+    def asm_into(x_ptr, out_ptr, BLOCK: tl.constexpr):
+        x = tl.load(x_ptr + tl.arange(0, BLOCK))
+        y = tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x], dtype=tl.int32, is_pure=True, pack=1)
+        tl.store(out_ptr + tl.arange(0, BLOCK), y)
+
+    def fn(x):
+        out = torch.empty_like(x)
+        asm_into[(1,)](x, out, BLOCK=16)
+        return out + 1
+
+    torch._dynamo.reset()
+    with pytest.raises(Exception, match="asm_into") as e:
+        torch.compile(fn, fullgraph=True)(torch.arange(16, dtype=torch.int32))
+    assert "inline_asm_elementwise" in str(e.value)
+
+
+def test_written_arguments(inductor):
+    """The mutation analysis itself: only pointers stored to or updated atomically, for the
+    constexprs given, over every autotune config; tensors, fake tensors and symbolic sizes."""
+    import triton
+    import triton.language as tl
+    from torch._subclasses.fake_tensor import FakeTensorMode
+    from triton_metal._torch_mutation import written_arguments
+
+    @triton.jit
+    def acc(x_ptr, y_ptr, z_ptr, n, ATOMIC: tl.constexpr, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        v = tl.load(x_ptr + offs, mask=offs < n)
+        if ATOMIC:
+            tl.atomic_add(y_ptr + offs, v, mask=offs < n)
+        else:
+            tl.store(z_ptr + offs, v, mask=offs < n)
+
+    x = torch.zeros(8)
+    args = dict(x_ptr=x, y_ptr=x, z_ptr=x, n=8, BLOCK=8)
+    assert written_arguments(acc, {**args, "ATOMIC": True}) == ["y_ptr"]
+    assert written_arguments(acc, {**args, "ATOMIC": False}) == ["z_ptr"]
+    tuned = triton.autotune([triton.Config({"ATOMIC": False}), triton.Config({"ATOMIC": True})], key=[])(acc)
+    assert written_arguments(tuned, args) == ["y_ptr", "z_ptr"]
+    with FakeTensorMode(shape_env=torch.fx.experimental.symbolic_shapes.ShapeEnv()) as mode:
+        f = mode.from_tensor(x, symbolic_context=None)
+        assert written_arguments(acc, {**args, "x_ptr": f, "z_ptr": f, "ATOMIC": False}) == ["z_ptr"]
+    import sympy
+
+    assert written_arguments(acc, {**args, "n": sympy.Symbol("s0"), "ATOMIC": False}) == ["z_ptr"]
+    import torch._higher_order_ops.triton_kernel_wrap as tkw
+
+    assert tkw.identify_mutated_tensors(acc, {**args, "ATOMIC": True}, {}) == ["y_ptr"]

@@ -23,6 +23,12 @@ from ._alias import install_alias as _install_alias, wanted_by_environment as _w
 # real Triton is installed), from now on. See _alias.py for the other ways to ask for it.
 _install_alias("env")
 
+# torch.compile: Inductor learns which tensors a triton_metal kernel writes from our compiler
+# (torch's own analysis needs upstream Triton's TTIR). See _torch_mutation.py.
+from . import _torch_mutation
+
+_torch_mutation.install()
+
 __all__ = [
     "__version__",
     "jit",

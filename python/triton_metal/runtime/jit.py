@@ -11,6 +11,7 @@ import builtins
 import inspect
 import numbers
 import operator
+import re
 import sys
 import textwrap
 import types
@@ -266,7 +267,10 @@ class JITFunction:
         self._first_line = first_line
         self._filename = inspect.getsourcefile(fn) or "<unknown>"
         self.signature = inspect.signature(fn)
-        self.src = self._src  # Triton's name for the source (libraries log it)
+        # Triton's name for the source, from `def` on (decorators stripped, as upstream): libraries
+        # log it, and Inductor re-emits it under its own @triton.jit for user kernels.
+        start = re.search(r"^def\s+\w+\s*\(", self._src, re.MULTILINE)
+        self.src = self._src[start.start() :] if start else self._src
         self.__globals__ = fn.__globals__
         self.used_global_vals = {}
         self.repr = (lambda _: fn.__name__) if repr is None else repr

@@ -1,0 +1,191 @@
+"""Which tensors a user's ``@triton.jit`` kernel writes, for torch.compile.
+
+A user kernel called inside a ``torch.compile``'d function becomes Inductor's
+``triton_kernel_wrapper_mutation``; Inductor keeps the call (and orders it against the reads
+and writes around it) only for the tensors ``identify_mutated_tensors`` in
+``torch._higher_order_ops.triton_kernel_wrap`` names. Upstream answers from Triton's TTIR
+(``triton._C``, absent here); its fallback, "every Tensor argument", sees no Tensor at
+Inductor's lowering (the arguments are ``TensorBox`` nodes there), so the kernel's writes
+would be dropped with its call. For triton_metal kernels the answer comes from our compiler
+instead: the kernel is compiled with the given constexprs (tensors stand in by dtype,
+symbolic integers by an unspecialised value) and the pointer parameters its ABI records as
+stored to or updated atomically are the mutated tensors. A kernel that does not compile
+raises its CompilationError (it could not run either); where the kernel's meta-parameters
+cannot be worked out (a heuristic that fails on stand-ins), every tensor argument counts as
+mutated, which costs copies but never drops a write.
+
+`install()` (run when triton_metal is imported) wraps ``identify_mutated_tensors`` once
+torch's module is imported, now or later; other kernels (a real Triton's) go to torch's own
+function unchanged.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+TARGET = "torch._higher_order_ops.triton_kernel_wrap"
+
+
+def _tensor_dtype(arg):
+    """The torch dtype of a tensor-like argument (Tensor, FakeTensor, Inductor IR node), or None."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    if isinstance(arg, torch.Tensor):
+        return arg.dtype
+    ir = sys.modules.get("torch._inductor.ir")
+    if ir is not None and isinstance(arg, ir.IRNode):
+        return arg.get_dtype()
+    return None
+
+
+def _plain_value(arg):
+    """A Python value standing for a symbolic scalar: one that no specialisation folds (not 1,
+    not a multiple of 16), so the kernel compiled is the general one, whose writes include
+    those of every specialisation."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        if isinstance(arg, torch.SymBool):
+            return True
+        if isinstance(arg, torch.SymFloat):
+            return 2.0
+        if isinstance(arg, torch.SymInt):
+            return 2
+    sympy = sys.modules.get("sympy")
+    if sympy is not None and isinstance(arg, sympy.Expr):
+        return 2
+    return arg
+
+
+def _base_kernel(kernel):
+    """(JITFunction, [meta-parameter dicts to analyse], [Heuristics wrappers]) for a JITFunction,
+    Autotuner or Heuristics chain."""
+    from .runtime.autotuner import Autotuner, Heuristics
+    from .runtime.jit import JITFunction
+
+    configs = [{}]
+    heuristics = []
+    while not isinstance(kernel, JITFunction):
+        if isinstance(kernel, Autotuner):
+            configs = [{**outer, **c.kwargs} for outer in configs for c in kernel.configs] or configs
+        elif isinstance(kernel, Heuristics):
+            heuristics.append(kernel)
+        else:
+            raise TypeError(f"not a triton_metal kernel: {type(kernel).__name__}")
+        kernel = kernel.fn
+    return kernel, configs, heuristics
+
+
+def _side_table_configs(jit_fn):
+    """Meta-parameters of every autotuner over `jit_fn` that torch.compile recorded: Inductor's
+    lowering asks about the bare kernel with the first config only, and a write may depend on
+    a meta-parameter, so every config is analysed."""
+    mod = sys.modules.get(TARGET)
+    table = getattr(getattr(mod, "kernel_side_table", None), "id_to_kernel", None) or {}
+    from .runtime.autotuner import Autotuner
+
+    found = []
+    for k in list(table.values()):
+        if isinstance(k, Autotuner):
+            base, configs, _ = _base_kernel(k)
+            if base is jit_fn:
+                found.extend(configs)
+    return found
+
+
+def is_triton_metal_kernel(kernel):
+    from .runtime.autotuner import Autotuner, Heuristics
+    from .runtime.jit import JITFunction
+
+    return isinstance(kernel, (JITFunction, Autotuner, Heuristics))
+
+
+def written_arguments(kernel, kwargs):
+    """Names of the tensor arguments in `kwargs` (parameter name -> value, as torch passes
+    them: tensors, fake tensors, Inductor IR nodes, symbolic or plain scalars, constexprs)
+    that `kernel` (a triton_metal JITFunction, Autotuner or Heuristics) may write, in
+    parameter order. CompilationError when the kernel does not compile for them."""
+    from .runtime.jit import _warmup_array
+
+    jit_fn, configs, heuristics = _base_kernel(kernel)
+    configs = configs + [c for c in _side_table_configs(jit_fn) if c not in configs]
+    tensors = {k: d for k, v in kwargs.items() if (d := _tensor_dtype(v)) is not None}
+    plain = {k: _plain_value(v) for k, v in kwargs.items() if k not in tensors}
+    params = set(jit_fn.arg_names)
+    written = set()
+    for config in configs:
+        args = {**plain, **config}
+        try:
+            for h in heuristics:
+                stand = {**args, **{k: _warmup_array(d) for k, d in tensors.items()}}
+                args.update(h._with_values((), stand))
+        except Exception as e:  # noqa: BLE001 - a heuristic that cannot run on stand-ins
+            log.warning("kernel '%s': heuristics failed on stand-in arguments (%s); every tensor argument "
+                        "counts as written", jit_fn.__name__, e)  # fmt: skip
+            return [k for k in jit_fn.arg_names if k in tensors]
+        # Launch options and anything else that is no parameter are not the kernel's business.
+        args = {k: v for k, v in args.items() if k in params}
+        args.update(tensors)  # dtypes: _bind_for's stand-ins below
+        compiled, *_ = jit_fn._bind_for(
+            (), args, lambda name, a: _warmup_array(a) if name in tensors else None
+        )
+        abi = compiled.abi
+        written.update(abi["written_buffers"])
+    return [k for k in jit_fn.arg_names if k in written and k in tensors]
+
+
+def _wrap(module):
+    original = module.identify_mutated_tensors
+    if getattr(original, "_triton_metal", False):
+        return
+
+    def identify_mutated_tensors(kernel, kwargs, *args, **kw):
+        if is_triton_metal_kernel(kernel):
+            return written_arguments(kernel, kwargs)
+        return original(kernel, kwargs, *args, **kw)
+
+    identify_mutated_tensors._triton_metal = True
+    identify_mutated_tensors.__wrapped__ = original
+    identify_mutated_tensors.__doc__ = original.__doc__
+    module.identify_mutated_tensors = identify_mutated_tensors
+
+
+class _Loader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        self.loader.exec_module(module)
+        _wrap(module)
+
+
+class _PatchOnImport(importlib.abc.MetaPathFinder):
+    """Wraps ``identify_mutated_tensors`` as torch's module is imported."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != TARGET:
+            return None
+        for f in sys.meta_path:
+            if f is self or not hasattr(f, "find_spec"):
+                continue
+            spec = f.find_spec(fullname, path, target)
+            if spec is not None:
+                if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+                    spec.loader = _Loader(spec.loader)
+                return spec
+        return None
+
+
+def install():
+    module = sys.modules.get(TARGET)
+    if module is not None:
+        _wrap(module)
+    elif not any(type(f).__name__ == "_PatchOnImport" for f in sys.meta_path):
+        sys.meta_path.insert(0, _PatchOnImport())
