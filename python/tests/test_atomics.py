@@ -118,3 +118,115 @@ def test_unsupported_atomic_type_is_refused():
 
     with pytest.raises(CompilationError, match="int64"):
         k[(1,)](np.zeros(1, np.int64))
+
+
+# ---- float16 / bfloat16 atomic_add: compare-and-swap on the aligned 32-bit word ----------------
+
+@triton.jit
+def half_counter_kernel(out_ptr, NCOUNT: tl.constexpr, BLOCK: tl.constexpr):
+    # Every element of every program adds 1 to one of NCOUNT adjacent 16-bit counters: the
+    # two halves of each 32-bit word are updated concurrently by many threads.
+    offs = tl.arange(0, BLOCK)
+    one = tl.full((BLOCK,), 1.0, out_ptr.dtype.element_ty)
+    tl.atomic_add(out_ptr + offs % NCOUNT, one)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_16bit_atomic_add_loses_no_update(dtype):
+    import ml_dtypes
+
+    np_dtype = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
+    programs = 64 if dtype == "float16" else 8  # totals stay exact integers (2048, 256)
+    out = np.zeros(5, np_dtype)  # 5 counters: the last word is half outside the counters
+    half_counter_kernel[(programs,)](out, NCOUNT=4, BLOCK=128)
+    np.testing.assert_array_equal(out.astype(np.float32), [programs * 32] * 4 + [0])
+
+
+@triton.jit
+def half_rmw_kernel(p_ptr, old_ptr, v_ptr, m_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    inside = offs < n
+    v = tl.load(v_ptr + offs, mask=inside)
+    m = tl.load(m_ptr + offs, mask=inside) != 0
+    old = tl.atomic_add(p_ptr + offs, v, mask=m & inside, sem="acq_rel", scope="gpu")
+    tl.store(old_ptr + offs, old, mask=m & inside)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("n", [64, 37])
+def test_16bit_block_atomic_add_returns_old_values(dtype, n):
+    import ml_dtypes
+
+    np_dtype = np.float16 if dtype == "float16" else ml_dtypes.bfloat16
+    rng = np.random.default_rng(4)
+    p = rng.standard_normal(n).astype(np_dtype)
+    v = (rng.standard_normal(n) * 100).astype(np_dtype)
+    m = rng.integers(0, 2, n).astype(np.int32)
+    before = p.copy()
+    old = np.zeros(n, np_dtype)
+    half_rmw_kernel[(1,)](p, old, v, m, n, BLOCK=64)
+    # One rounding of the exact sum (a float32 sum of two 16-bit floats is exact enough).
+    expected = np.where(m != 0, (before.astype(np.float32) + v.astype(np.float32)).astype(np_dtype), before)
+    np.testing.assert_array_equal(p.view(np.uint16), expected.view(np.uint16))
+    np.testing.assert_array_equal(old[m != 0].view(np.uint16), before[m != 0].view(np.uint16))
+
+
+@triton.jit
+def half_ticket_kernel(counter_ptr, tickets_ptr):
+    # Scalar form: each program takes a ticket; the old values are 0..programs-1 exactly once.
+    old = tl.atomic_add(counter_ptr + 1, 1.0)
+    tl.store(tickets_ptr + tl.program_id(0), old)
+
+
+def test_16bit_scalar_atomic_add_old_values_are_tickets():
+    counter = np.zeros(2, np.float16)
+    tickets = np.zeros(200, np.float16)
+    half_ticket_kernel[(200,)](counter, tickets)
+    assert counter[1] == 200 and counter[0] == 0
+    np.testing.assert_array_equal(np.sort(tickets.astype(np.float32)), np.arange(200, dtype=np.float32))
+
+
+@triton.jit
+def cas16_kernel(p_ptr, old_ptr, cmp_ptr, v_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    old = tl.atomic_cas(p_ptr + offs, tl.load(cmp_ptr + offs), tl.load(v_ptr + offs))
+    tl.store(old_ptr + offs, old)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.int16, np.uint16])
+def test_16bit_atomic_cas(dtype):
+    rng = np.random.default_rng(5)
+    p = rng.integers(0, 3, 64).astype(dtype)
+    cmp = rng.integers(0, 3, 64).astype(dtype)
+    v = rng.integers(10, 20, 64).astype(dtype)
+    before, old = p.copy(), np.zeros_like(p)
+    cas16_kernel[(1,)](p, old, cmp, v, BLOCK=64)
+    np.testing.assert_array_equal(old, before)
+    np.testing.assert_array_equal(p, np.where(before == cmp, v, before))
+
+
+def test_16bit_atomic_refusals_name_the_rule():
+    from triton_metal.compiler.errors import CompilationError
+
+    @triton.jit
+    def k(p, OP: tl.constexpr):
+        if OP == "max":
+            tl.atomic_max(p, 1.0)
+        elif OP == "xchg":
+            tl.atomic_xchg(p, 1.0)
+        else:
+            tl.atomic_add(p, 1)
+
+    with pytest.raises(CompilationError, match="atomic_max does not support fp16"):
+        k[(1,)](np.zeros(2, np.float16), OP="max")
+    with pytest.raises(CompilationError, match="atomic_xchg does not support fp16"):
+        k[(1,)](np.zeros(2, np.float16), OP="xchg")
+    with pytest.raises(CompilationError, match="atomic_add does not support int16"):
+        k[(1,)](np.zeros(2, np.int16), OP="add")
+    with pytest.raises(CompilationError, match="atomic_add does not support int8"):
+        k[(1,)](np.zeros(2, np.int8), OP="add")
+    with pytest.raises(CompilationError, match="uint64 is not supported on Metal.*64-bit"):
+        k[(1,)](np.zeros(2, np.uint64), OP="add")
+    # A float16 array that starts in the middle of a 32-bit word: refused, not miscomputed.
+    with pytest.raises(CompilationError, match="4-byte aligned"):
+        k[(1,)](np.zeros(4, np.float16)[1:], OP="add")

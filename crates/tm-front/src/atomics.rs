@@ -1,6 +1,8 @@
 //! `tl.atomic_*` and `tl.debug_barrier`. Metal updates 32-bit integers and
-//! float add atomically; float max/min become compare-and-swap loops in the
-//! lowering. Other element types are refused here with the source line.
+//! float add atomically; float max/min, float16/bfloat16 add and 16-bit
+//! compare-and-swap become compare-and-swap loops in the lowering. Upstream's
+//! element-type rules are checked here with its messages; 64-bit atomics are
+//! refused (Metal has none).
 
 use crate::builtins::Args;
 use crate::lower::{Lowerer, R};
@@ -39,19 +41,41 @@ impl Lowerer<'_> {
             "atomic_xchg" => Some(AtomicOp::Xchg),
             _ => None,
         };
+        // Upstream's element-type rules (semantic.py): 16-bit floats only add, no other
+        // 16-bit or narrower types, compare-and-swap on 16, 32 and 64 bits. Metal then
+        // updates 32-bit words only: 16-bit elements through the aligned word that holds
+        // them (tm-msl `atomics.rs`); 64-bit elements not at all.
+        let upstream_refusal = match op {
+            None if !matches!(d.bits(), 16 | 32 | 64) => Some("atomic_cas only supports elements with width {16, 32, 64}".to_string()),
+            None => None,
+            Some(a) => {
+                let opname = &name["atomic_".len()..];
+                match d {
+                    DType::F16 if a != AtomicOp::Add => Some(format!("atomic_{opname} does not support fp16")),
+                    DType::BF16 if a != AtomicOp::Add => Some(format!("atomic_{opname} does not support bf16")),
+                    DType::I16 | DType::U16 => Some(format!("atomic_{opname} does not support {}", d.language_name())),
+                    _ if d.bits() < 16 => Some(format!("atomic_{opname} does not support {}", crate::dtype_attrs::upstream_name(d))),
+                    _ => None,
+                }
+            }
+        };
+        if let Some(msg) = upstream_refusal {
+            return Err(self.err(range, msg));
+        }
         let ok = match (op, d) {
             (_, DType::I32 | DType::U32) => true,
             (Some(AtomicOp::Add | AtomicOp::Max | AtomicOp::Min | AtomicOp::Xchg) | None, DType::F32) => true,
+            (Some(AtomicOp::Add) | None, DType::F16 | DType::BF16) => true,
+            (None, DType::I16 | DType::U16) => true,
             _ => false,
         };
         if !ok {
-            return Err(self.err(
-                range,
-                format!(
-                    "{name} on {} is not supported on Metal (atomics update int32, uint32 and float32; bitwise ones only integers)",
-                    d.language_name()
-                ),
-            ));
+            let why = if d.bits() == 64 {
+                "Metal has no 64-bit atomic read-modify-write on device memory"
+            } else {
+                "atomics update int32, uint32 and float32, add also float16 and bfloat16; bitwise ones only integers"
+            };
+            return Err(self.err(range, format!("{name} on {} is not supported on Metal ({why})", d.language_name())));
         }
         let value = |s: &mut Self, i: usize| -> R<tm_ir::ValueId> {
             let (v, r) = b[i].clone().expect("required");

@@ -3,12 +3,14 @@
 //! a single-address atomic runs on thread 0 and its old value reaches the other
 //! threads through threadgroup memory. Metal device atomics are relaxed;
 //! float max/min and every compare-and-swap are loops over
-//! `atomic_compare_exchange_weak_explicit` (see the prelude in `emit.rs`).
+//! `atomic_compare_exchange_weak_explicit` (see `ATOMIC_PRELUDE`), and so are
+//! 16-bit ones (float16/bfloat16 add, 16-bit compare-and-swap), on the aligned
+//! 32-bit word that holds the element, replacing only its half.
 
 use crate::dialect::literal;
 use crate::emit::{tname, unsupported, Emitter, Repr, R};
-use crate::memory::Access;
-use tm_ir::{Const, Elem, Op, OpKind};
+use crate::memory::{buffer_slot, Access};
+use tm_ir::{Const, Elem, Loc, Op, OpKind, ValueId};
 
 impl Emitter<'_> {
     pub(crate) fn atomic_op(&mut self, op: &Op) -> R<()> {
@@ -18,12 +20,15 @@ impl Emitter<'_> {
         let ptr_v = op.operands[0];
         let Elem::Ptr(d) = self.f.ty(ptr_v).elem else { return Err(unsupported("atomic on a non-pointer", loc)) };
         let t = tname(d, loc)?;
+        // 16-bit elements are updated through the aligned 32-bit word holding them, found
+        // from the element's byte offset to its array argument's start (known 4-byte aligned).
+        let base = if d.bits() == 16 { format!(", (device char*){}", self.word_base(ptr_v, loc)?) } else { String::new() };
         let (call, has_mask): (Box<dyn Fn(&[String]) -> String>, bool) = match &op.kind {
             OpKind::AtomicRmw { op: a, has_mask } => {
                 let f = format!("tm_atomic_{}", a.name());
-                (Box::new(move |x: &[String]| format!("{f}({}, {})", x[0], x[1])), *has_mask)
+                (Box::new(move |x: &[String]| format!("{f}({}, {}{base})", x[0], x[1])), *has_mask)
             }
-            OpKind::AtomicCas => (Box::new(|x: &[String]| format!("tm_atomic_cas({}, {}, {})", x[0], x[1], x[2])), false),
+            OpKind::AtomicCas => (Box::new(move |x: &[String]| format!("tm_atomic_cas({}, {}, {}{base})", x[0], x[1], x[2])), false),
             _ => return Err(unsupported("internal: not an atomic", loc)),
         };
         let n_vals = if matches!(op.kind, OpKind::AtomicCas) { 3 } else { 2 };
@@ -90,6 +95,31 @@ impl Emitter<'_> {
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())
     }
+
+    /// The array argument a 16-bit atomic's pointer derives from, which must be known
+    /// 4-byte aligned (launch specialisation): Metal's atomics take 32-bit words only.
+    fn word_base(&self, ptr: ValueId, loc: Loc) -> R<String> {
+        let Some(slot) = buffer_slot(self.f, ptr) else {
+            return Err(unsupported(
+                "an atomic on 16-bit elements through a pointer that may come from several arguments (Metal updates them through the aligned 32-bit word that holds them, found from their array argument)",
+                loc,
+            ));
+        };
+        let arg = self.f.args.iter().filter(|a| matches!(self.f.ty(a.value).elem, Elem::Ptr(_))).nth(slot).expect("buffer slot of an argument");
+        if arg.divisibility < 4 {
+            return Err(unsupported(
+                &format!(
+                    "an atomic on 16-bit elements of argument '{}', which is not known to be 4-byte aligned (Metal updates 16-bit elements through the aligned 32-bit word that holds them)",
+                    arg.name
+                ),
+                loc,
+            ));
+        }
+        match self.reprs.get(&arg.value) {
+            Some(Repr::Scalar(s)) => Ok(s.clone()),
+            _ => Err(unsupported("internal: array argument without a name", loc)),
+        }
+    }
 }
 
 /// Atomic helpers for the element types Metal can update (int, uint, float).
@@ -149,4 +179,42 @@ inline uint tm_atomic_cas_bits(device atomic_uint* a, uint cmp, uint val) {
 inline uint tm_atomic_cas(device uint* p, uint cmp, uint val) { return tm_atomic_cas_bits((device atomic_uint*)p, cmp, val); }
 inline int tm_atomic_cas(device int* p, int cmp, int val) { return as_type<int>(tm_atomic_cas_bits((device atomic_uint*)p, as_type<uint>(cmp), as_type<uint>(val))); }
 inline float tm_atomic_cas(device float* p, float cmp, float val) { return as_type<float>(tm_atomic_cas_bits((device atomic_uint*)p, as_type<uint>(cmp), as_type<uint>(val))); }
+// 16-bit elements: Metal's atomics take 32-bit words, so update the aligned word holding the
+// element (`b`: the start of its array, 4-byte aligned) by compare-and-swap, replacing only the
+// element's half (little-endian: the lower address is the low half). `sh`: the half's bit shift.
+template <typename T> inline device atomic_uint* tm_word16(device T* p, device char* b, thread uint& sh) {
+    long o = (long)((device char*)p - b);
+    sh = (uint)(o & 2) * 8u;
+    return (device atomic_uint*)(b + (o - (o & 3)));
+}
+inline ushort tm_half_of(uint w, uint sh) { return (ushort)(w >> sh); }
+inline uint tm_with_half(uint w, uint sh, ushort h) { return (w & ~(0xffffu << sh)) | ((uint)h << sh); }
+inline half tm_atomic_add(device half* p, half v, device char* b) {
+    uint sh;
+    device atomic_uint* a = tm_word16(p, b, sh);
+    uint old = atomic_load_explicit(a, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(a, &old, tm_with_half(old, sh, as_type<ushort>((half)(as_type<half>(tm_half_of(old, sh)) + v))), memory_order_relaxed, memory_order_relaxed)) {}
+    return as_type<half>(tm_half_of(old, sh));
+}
+inline ushort tm_atomic_cas16(device atomic_uint* a, uint sh, ushort cmp, ushort val) {
+    uint old = atomic_load_explicit(a, memory_order_relaxed);
+    while (tm_half_of(old, sh) == cmp) {
+        if (atomic_compare_exchange_weak_explicit(a, &old, tm_with_half(old, sh, val), memory_order_relaxed, memory_order_relaxed)) break;
+    }
+    return tm_half_of(old, sh);
+}
+inline ushort tm_atomic_cas(device ushort* p, ushort cmp, ushort val, device char* b) { uint sh; device atomic_uint* a = tm_word16(p, b, sh); return tm_atomic_cas16(a, sh, cmp, val); }
+inline short tm_atomic_cas(device short* p, short cmp, short val, device char* b) { uint sh; device atomic_uint* a = tm_word16(p, b, sh); return as_type<short>(tm_atomic_cas16(a, sh, as_type<ushort>(cmp), as_type<ushort>(val))); }
+inline half tm_atomic_cas(device half* p, half cmp, half val, device char* b) { uint sh; device atomic_uint* a = tm_word16(p, b, sh); return as_type<half>(tm_atomic_cas16(a, sh, as_type<ushort>(cmp), as_type<ushort>(val))); }
+#if !defined(__METAL_VERSION__) || __METAL_VERSION__ >= 310
+// bfloat exists from MSL 3.1 on; the sum is formed in float and rounded once (exact for bfloat).
+inline bfloat tm_atomic_add(device bfloat* p, bfloat v, device char* b) {
+    uint sh;
+    device atomic_uint* a = tm_word16(p, b, sh);
+    uint old = atomic_load_explicit(a, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(a, &old, tm_with_half(old, sh, as_type<ushort>((bfloat)((float)as_type<bfloat>(tm_half_of(old, sh)) + (float)v))), memory_order_relaxed, memory_order_relaxed)) {}
+    return as_type<bfloat>(tm_half_of(old, sh));
+}
+inline bfloat tm_atomic_cas(device bfloat* p, bfloat cmp, bfloat val, device char* b) { uint sh; device atomic_uint* a = tm_word16(p, b, sh); return as_type<bfloat>(tm_atomic_cas16(a, sh, as_type<ushort>(cmp), as_type<ushort>(val))); }
+#endif
 ";
