@@ -376,7 +376,7 @@ def test_written_arguments(inductor):
     import triton
     import triton.language as tl
     from torch._subclasses.fake_tensor import FakeTensorMode
-    from triton_metal._torch_mutation import written_arguments
+    from triton_metal._torch_hooks import written_arguments
 
     @triton.jit
     def acc(x_ptr, y_ptr, z_ptr, n, ATOMIC: tl.constexpr, BLOCK: tl.constexpr):
@@ -402,3 +402,25 @@ def test_written_arguments(inductor):
     import torch._higher_order_ops.triton_kernel_wrap as tkw
 
     assert tkw.identify_mutated_tensors(acc, {**args, "ATOMIC": True}, {}) == ["y_ptr"]
+
+
+def test_compile_threads_above_one_compiles_in_process(inductor, caplog):
+    """compile_threads > 1: Inductor's compile workers (fresh interpreters, whose `import
+    triton` is not triton_metal) are not used; the kernels compile in this process, the
+    reason is logged, and the numbers are right."""
+    import logging
+
+    import torch._inductor.async_compile as ac
+    import torch._inductor.config as ic
+
+    from triton_metal import _torch_hooks
+
+    ic.compile_threads = 2  # the fixture restores it
+    _torch_hooks._told = False
+    torch.manual_seed(0)
+    x = torch.randn(6, 50)
+    with caplog.at_level(logging.INFO, logger="triton_metal._torch_hooks"):
+        got, names = compiled(inductor, lambda x: torch.softmax(F.gelu(x) * 2, -1) + x.sum(), x)
+    torch.testing.assert_close(got, torch.softmax(F.gelu(x) * 2, -1) + x.sum(), atol=1e-5, rtol=1e-5)
+    assert not ac.AsyncCompile().use_process_pool() and not ac._pool_set
+    assert "compiles Triton kernels in this process although compile_threads=2" in caplog.text

@@ -24,10 +24,11 @@ from ._alias import install_alias as _install_alias, wanted_by_environment as _w
 _install_alias("env")
 
 # torch.compile: Inductor learns which tensors a triton_metal kernel writes from our compiler
-# (torch's own analysis needs upstream Triton's TTIR). See _torch_mutation.py.
-from . import _torch_mutation
+# (torch's own analysis needs upstream Triton's TTIR), and compiles Triton kernels in this
+# process rather than in compile workers. See _torch_hooks.py.
+from . import _torch_hooks
 
-_torch_mutation.install()
+_torch_hooks.install()
 
 __all__ = [
     "__version__",

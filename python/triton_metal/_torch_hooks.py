@@ -1,22 +1,32 @@
-"""Which tensors a user's ``@triton.jit`` kernel writes, for torch.compile.
+"""What torch.compile needs to know about triton_metal that PyTorch asks upstream Triton for.
 
-A user kernel called inside a ``torch.compile``'d function becomes Inductor's
-``triton_kernel_wrapper_mutation``; Inductor keeps the call (and orders it against the reads
-and writes around it) only for the tensors ``identify_mutated_tensors`` in
-``torch._higher_order_ops.triton_kernel_wrap`` names. Upstream answers from Triton's TTIR
-(``triton._C``, absent here); its fallback, "every Tensor argument", sees no Tensor at
-Inductor's lowering (the arguments are ``TensorBox`` nodes there), so the kernel's writes
-would be dropped with its call. For triton_metal kernels the answer comes from our compiler
-instead: the kernel is compiled with the given constexprs (tensors stand in by dtype,
-symbolic integers by an unspecialised value) and the pointer parameters its ABI records as
-stored to or updated atomically are the mutated tensors. A kernel that does not compile
-raises its CompilationError (it could not run either); where the kernel's meta-parameters
-cannot be worked out (a heuristic that fails on stand-ins), every tensor argument counts as
-mutated, which costs copies but never drops a write.
+1. Which tensors a user's ``@triton.jit`` kernel writes. A user kernel called inside a
+   ``torch.compile``'d function becomes Inductor's ``triton_kernel_wrapper_mutation``;
+   Inductor keeps the call (and orders it against the reads and writes around it) only for
+   the tensors ``identify_mutated_tensors`` in ``torch._higher_order_ops.triton_kernel_wrap``
+   names. Upstream answers from Triton's TTIR (``triton._C``, absent here); its fallback,
+   "every Tensor argument", sees no Tensor at Inductor's lowering (the arguments are
+   ``TensorBox`` nodes there), so the kernel's writes would be dropped with its call. For
+   triton_metal kernels the answer comes from our compiler instead: the kernel is compiled
+   with the given constexprs (tensors stand in by dtype, symbolic integers by an
+   unspecialised value) and the pointer parameters its ABI records as stored to or updated
+   atomically are the mutated tensors, over every autotune config. A kernel that does not
+   compile raises its CompilationError (it could not run either); where the kernel's
+   meta-parameters cannot be worked out (a heuristic that fails on stand-ins), every tensor
+   argument counts as mutated, which costs copies but never drops a write. Other kernels
+   (a real Triton's) go to torch's own function unchanged.
 
-`install()` (run when triton_metal is imported) wraps ``identify_mutated_tensors`` once
-torch's module is imported, now or later; other kernels (a real Triton's) go to torch's own
-function unchanged.
+2. Where Inductor compiles Triton kernels. With ``compile_threads > 1`` Inductor compiles
+   them in worker processes started with a fresh interpreter, whose ``import triton`` does not
+   see this process's alias (it finds upstream Triton, or nothing), and pickles the compiled
+   kernels back, which triton_metal's compiled kernels (Rust objects) do not support. While
+   ``triton`` is triton_metal, Inductor's subprocess pool is therefore not used: Triton
+   kernels compile in this process (in milliseconds each), the pool Inductor starts at import
+   is shut down, and the reason is logged once (logger ``triton_metal._torch_hooks``, INFO).
+   ``compile_threads`` keeps its meaning for Inductor's thread pool (C++ kernels).
+
+`install()` (run when triton_metal is imported) applies both to torch's modules once they
+are imported, now or later.
 """
 
 from __future__ import annotations
@@ -27,7 +37,8 @@ import sys
 
 log = logging.getLogger(__name__)
 
-TARGET = "torch._higher_order_ops.triton_kernel_wrap"
+MUTATION_MODULE = "torch._higher_order_ops.triton_kernel_wrap"
+COMPILE_MODULE = "torch._inductor.async_compile"
 
 
 def _tensor_dtype(arg):
@@ -84,7 +95,7 @@ def _side_table_configs(jit_fn):
     """Meta-parameters of every autotuner over `jit_fn` that torch.compile recorded: Inductor's
     lowering asks about the bare kernel with the first config only, and a write may depend on
     a meta-parameter, so every config is analysed."""
-    mod = sys.modules.get(TARGET)
+    mod = sys.modules.get(MUTATION_MODULE)
     table = getattr(getattr(mod, "kernel_side_table", None), "id_to_kernel", None) or {}
     from .runtime.autotuner import Autotuner
 
@@ -138,7 +149,7 @@ def written_arguments(kernel, kwargs):
     return [k for k in jit_fn.arg_names if k in written and k in tensors]
 
 
-def _wrap(module):
+def _patch_mutation_analysis(module):
     original = module.identify_mutated_tensors
     if getattr(original, "_triton_metal", False):
         return
@@ -154,23 +165,68 @@ def _wrap(module):
     module.identify_mutated_tensors = identify_mutated_tensors
 
 
+def triton_is_triton_metal():
+    return getattr(sys.modules.get("triton"), "__name__", None) == "triton_metal"
+
+
+_told = False
+
+
+def _in_process(module):
+    """True (logging why, once) when Inductor must compile Triton kernels in this process."""
+    global _told
+    if not triton_is_triton_metal():
+        return False
+    if not _told and module.get_compile_threads() > 1:
+        _told = True
+        log.info(
+            "triton_metal: Inductor compiles Triton kernels in this process although compile_threads=%d: its "
+            "compile workers are fresh interpreters whose `import triton` would not be triton_metal, and "
+            "triton_metal's compiled kernels cannot be pickled back from them", module.get_compile_threads())  # fmt: skip
+    return True
+
+
+def _patch_compile_workers(module):
+    cls = module.AsyncCompile
+    if getattr(cls.use_process_pool, "_triton_metal", False):
+        return
+    use_process_pool, warm_pool = cls.use_process_pool, cls.warm_pool.__func__
+
+    def use_process_pool_(self):
+        return False if _in_process(module) else use_process_pool(self)
+
+    def warm_pool_(klass):
+        if not _in_process(module):
+            warm_pool(klass)
+
+    use_process_pool_._triton_metal = True
+    cls.use_process_pool = use_process_pool_
+    cls.warm_pool = classmethod(warm_pool_)
+    if _in_process(module) and module._pool_set:
+        module.shutdown_compile_workers()  # started when the module was imported
+
+
+_PATCHES = {MUTATION_MODULE: _patch_mutation_analysis, COMPILE_MODULE: _patch_compile_workers}
+
+
 class _Loader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, patch):
+        self.loader, self.patch = loader, patch
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         self.loader.exec_module(module)
-        _wrap(module)
+        self.patch(module)
 
 
 class _PatchOnImport(importlib.abc.MetaPathFinder):
-    """Wraps ``identify_mutated_tensors`` as torch's module is imported."""
+    """Patches torch's modules as they are imported."""
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != TARGET:
+        patch = _PATCHES.get(fullname)
+        if patch is None:
             return None
         for f in sys.meta_path:
             if f is self or not hasattr(f, "find_spec"):
@@ -178,14 +234,18 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
             spec = f.find_spec(fullname, path, target)
             if spec is not None:
                 if spec.loader is not None and hasattr(spec.loader, "exec_module"):
-                    spec.loader = _Loader(spec.loader)
+                    spec.loader = _Loader(spec.loader, patch)
                 return spec
         return None
 
 
 def install():
-    module = sys.modules.get(TARGET)
-    if module is not None:
-        _wrap(module)
-    elif not any(type(f).__name__ == "_PatchOnImport" for f in sys.meta_path):
+    pending = False
+    for name, patch in _PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            pending = True
+    if pending and not any(type(f).__name__ == "_PatchOnImport" for f in sys.meta_path):
         sys.meta_path.insert(0, _PatchOnImport())
