@@ -609,7 +609,18 @@ impl Lowerer<'_> {
                 let b = self.bind(name, args, &["x", "y", "ieee_rounding"], 2, range)?;
                 let x = self.operand(&b[0].as_ref().expect("required").0, range)?;
                 let y = self.operand(&b[1].as_ref().expect("required").0, range)?;
-                t(self.arith(BinOp::Div, x, y, true, range)?)
+                let q = self.arith(BinOp::Div, x, y, true, range)?;
+                // `/`, `tl.fdiv` (upstream ignores ieee_rounding) and `fast_dividef` are
+                // Triton's arith.divf, approximate on NVIDIA (div.full.f32); `div_rn` is
+                // tt.precise_divf, correctly rounded.
+                if name == "div_rn" {
+                    if let Some(id) = self.f.def_op(q) {
+                        if self.f.op(id).kind == OpKind::Binary(BinOp::Div) && self.f.dtype(q).is_some_and(|d| d.is_float()) {
+                            self.f.op_mut(id).kind = OpKind::Math(MathFn::DivRn);
+                        }
+                    }
+                }
+                t(q)
             }
             ("umulhi", _) => {
                 let b = self.bind(name, args, &["x", "y"], 2, range)?;

@@ -107,6 +107,9 @@ pub enum MathFn {
     Pow,
     /// Binary: `atan2(y, x)`.
     Atan2,
+    /// Binary: `x / y` correctly rounded (`tl.math.div_rn`, Triton's `tt.precise_divf`);
+    /// a float `Binary(Div)` is Triton's `arith.divf`, which may be approximate.
+    DivRn,
 }
 
 impl MathFn {
@@ -138,6 +141,7 @@ impl MathFn {
             MathFn::Cosh => "cosh",
             MathFn::Pow => "pow",
             MathFn::Atan2 => "atan2",
+            MathFn::DivRn => "precise_divf",
         }
     }
 }

@@ -306,6 +306,16 @@ inline ulong tm_f2u64(float x) {
     if (isnan(x)) return 9223372036854775808UL;
     return x <= 0.0f ? 0UL : x >= 18446744073709551616.0f ? 18446744073709551615UL : (ulong)x;
 }
+// fp32 `/` (Triton's arith.divf) by a divisor that several elements of a thread share: as
+// upstream compiles it (PTX div.full.f32: within 2 ulp over the whole range, not correctly
+// rounded), x times the reciprocal of y, y first scaled by a power of two into the range where
+// that reciprocal is a normal number. The reciprocal depends on y alone, so the compiler forms
+// it once per divisor instead of dividing once per element. Other divisions stay `/`.
+inline float tm_fdiv(float x, float y) {
+    float a = fabs(y);
+    float s = a > as_type<float>(0x7e800000u) ? 0.25f : (a < as_type<float>(0x00800000u) ? 16777216.0f : 1.0f);
+    return x * (1.0f / (y * s)) * s;
+}
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
     float ax = fabs(x);
@@ -471,6 +481,9 @@ impl<'a> Emitter<'a> {
             OpKind::Binary(b) => {
                 let d = dt(op.operands[0]).ok_or_else(|| unsupported("arithmetic on pointers", loc))?;
                 let b = *b;
+                if b == tm_ir::BinOp::Div && d == DType::F32 && self.shared_per_thread(op.operands[1]) {
+                    return self.elementwise(op, l, name, |a| format!("tm_fdiv({}, {})", a[0], a[1]));
+                }
                 self.elementwise(op, l, name, |a| binary_expr(b, d, &a[0], &a[1]))
             }
             OpKind::Cmp(p) => {
@@ -556,6 +569,32 @@ impl<'a> Emitter<'a> {
         let args: Vec<String> = ins.iter().map(|r| Self::at(r, "r")).collect();
         self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {};", expr(&args)));
         Ok(Repr::Array { name: name.to_string(), layout: l })
+    }
+
+    /// Whether a thread's registers of `v` repeat values (a scalar, a splat, or a broadcast
+    /// that gives a thread several copies of each source element), so that a function of
+    /// `v` alone, written per element, is computed once per distinct value after the MSL
+    /// compiler's common-subexpression elimination.
+    fn shared_per_thread(&mut self, mut v: ValueId) -> bool {
+        loop {
+            if !self.f.ty(v).is_block() {
+                return true;
+            }
+            let Some(id) = self.f.def_op(v) else { return false };
+            let op = self.f.op(id);
+            match op.kind {
+                OpKind::Hint { .. } => v = op.operands[0],
+                OpKind::Splat | OpKind::Constant(_) => return true,
+                OpKind::Broadcast => {
+                    let (src, res) = (op.operands[0], op.results[0]);
+                    let (src_shape, out_shape) = (&self.f.ty(src).shape, &self.f.ty(res).shape);
+                    let ones: Vec<usize> = (0..out_shape.len()).filter(|&i| src_shape[i] == 1 && out_shape[i] != 1).collect();
+                    let l = self.layout_for(res);
+                    return self.layouts[l].with_unit_dims(&ones).regs() < self.layouts[l].regs();
+                }
+                _ => return false,
+            }
+        }
     }
 
     fn broadcast(&mut self, op: &Op, l: usize, name: &str) -> R<Repr> {

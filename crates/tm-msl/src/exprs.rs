@@ -70,6 +70,8 @@ pub fn math_expr(m: MathFn, d: DType, a: &[String]) -> String {
         MathFn::Expm1 => format!("tm_expm1({})", f(&a[0])),
         MathFn::Pow | MathFn::Atan2 => format!("{}({}, {})", m.name(), f(&a[0]), f(&a[1])),
         MathFn::Abs => format!("fabs({})", f(&a[0])),
+        // Metal's `/` without fast math (how triton_metal compiles) is correctly rounded.
+        MathFn::DivRn => format!("({} / {})", f(&a[0]), f(&a[1])),
         // As Triton lowers fp32 `exp` (ex2.approx of x * log2 e): the hardware's base-2
         // exponential, not a range-reduced library exp.
         MathFn::Exp => format!("exp2({} * 1.4426950408889634f)", f(&a[0])),
