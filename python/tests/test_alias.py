@@ -96,6 +96,42 @@ def test_all_submodules_resolve():
     assert r.stdout.split() == [n.replace("triton", "triton_metal", 1) for n in SUBMODULES]
 
 
+INSTALLED_PTH = os.path.join(os.path.dirname(os.path.dirname(triton_metal.__file__)), "triton_metal.data", "purelib", "triton_metal_env.pth")
+
+
+def _installed_env_pth():
+    """The .pth the wheel (and `maturin develop`) installs into site-packages, if this
+    environment has it."""
+    import site
+
+    for d in site.getsitepackages() + [site.getusersitepackages()]:
+        p = os.path.join(d, "triton_metal_env.pth")
+        if os.path.exists(p):
+            return p
+    return None
+
+
+def test_wheel_installs_the_env_startup_line():
+    """`TRITON_BACKEND=metal python app.py` works right after `pip install`, with no opt-in:
+    the wheel puts a one-line .pth into site-packages that imports triton_metal at start only
+    when the variable asks for it."""
+    pth = _installed_env_pth()
+    assert pth is not None, "triton_metal_env.pth is not in site-packages: was the package installed by pip/maturin?"
+    with open(pth) as f, open(INSTALLED_PTH) as g:
+        assert f.read() == g.read()
+    # Before start, no import of triton_metal by the program: `import triton` is triton_metal,
+    # even where torch installed upstream Triton beside it.
+    r = py("import triton, triton.language as tl; print(triton.__name__, tl.__name__)", {"TRITON_BACKEND": "metal"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["triton_metal", "triton_metal.language"]
+    # Without the variable the line does nothing: triton_metal is not even imported.
+    r = py("import sys; print('triton_metal' in sys.modules)")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"
+    r = py("import sys; print('triton_metal' in sys.modules)", {"TRITON_BACKEND": "cuda"})
+    assert r.stdout.strip() == "False"
+
+
 def test_hook_with_env_var_before_start(tmp_path):
     site = isolated_site(tmp_path)
     r = py(PRINT_TRITON.format(site=str(site), before=""), {"TRITON_BACKEND": "metal"}, args=("-S",))
