@@ -33,6 +33,47 @@ def test_compilation_error_is_a_triton_error():
         bad[(1,)](np.zeros(1, np.float32))
 
 
+def test_runtime_errors_reachable_as_attributes():
+    # `triton.runtime.errors.OutOfResources` without importing the submodule first, as
+    # unsloth's grouped GEMM tuning code does.
+    assert triton.runtime.errors.OutOfResources is triton.OutOfResources
+    assert triton.runtime.OutOfResources is triton.OutOfResources
+
+
+def test_set_allocator_kept_per_context_and_kernels_still_run():
+    from triton_metal.runtime._allocation import get_allocator
+
+    calls = []
+
+    def alloc(size, alignment, stream):
+        calls.append(size)
+        return np.empty(size, np.int8)
+
+    with pytest.raises(TypeError, match="callable"):
+        triton.set_allocator(42)
+    import contextvars
+
+    def inside():
+        triton.set_allocator(alloc)
+        assert get_allocator() is alloc
+
+        @triton.jit
+        def copy(X, Y, N: tl.constexpr):
+            o = tl.arange(0, N)
+            tl.store(Y + o, tl.load(X + o) * 2)
+
+        x = np.arange(16, dtype=np.float32)
+        y = np.zeros_like(x)
+        copy[(1,)](x, y, N=16)
+        np.testing.assert_array_equal(y, x * 2)
+
+    contextvars.copy_context().run(inside)
+    # triton_metal kernels need no global scratch memory: the allocator is never called,
+    # and outside the context the default is back.
+    assert calls == []
+    assert get_allocator() is not alloc
+
+
 # ---- dtype objects in Python ----------------------------------------------------------
 
 

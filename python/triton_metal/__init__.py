@@ -13,6 +13,7 @@ from . import errors
 from .runtime.jit import JITFunction, jit
 from .runtime.autotuner import Config, autotune, heuristics
 from .runtime.batch import batch
+from .runtime._allocation import set_allocator
 from . import testing
 from . import backends, compiler, knobs, runtime
 from .compiler import compile
@@ -38,6 +39,7 @@ __all__ = [
     "Config",
     "heuristics",
     "batch",
+    "set_allocator",
     "testing",
     "compile",
     "knobs",
