@@ -341,6 +341,8 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant before it counts as a hang")
     ap.add_argument("--max-mutations", type=int, default=3, help="mutations applied to each mutant (1..N)")
     ap.add_argument("--out", default="fuzz-failures")
+    ap.add_argument("--time-limit", type=float, default=None,
+                    help="seconds after which no new mutant starts; the summary covers those that ran")
     ap.add_argument("--replay", help="run one mutant file and print its outcome")
     args = ap.parse_args(argv)
 
@@ -377,6 +379,8 @@ def main(argv=None):
     t0 = time.time()
 
     def run(job):
+        if args.time_limit is not None and time.time() - t0 > args.time_limit:
+            return job, None
         with lock:
             w = free.pop()
         try:
@@ -397,6 +401,11 @@ def main(argv=None):
             w.close()
         except Exception:  # noqa: BLE001
             w.proc.kill()
+    ran = [i for i, r in enumerate(results) if r is not None]
+    if len(ran) < len(jobs):
+        print(f"time limit reached: {len(jobs) - len(ran)} of {len(jobs)} mutants not run")
+        jobs = [jobs[i] for i in ran]
+        results = [results[i] for i in ran]
 
     outcomes = Counter(r["outcome"] for r in results)
     expected = ("kernel_runs_forever",)

@@ -185,7 +185,7 @@ fn compile_uncached(req: &CompileRequest, mut dump: Option<&mut dump::Dump>) -> 
     if msl.source.len() > MAX_MSL_BYTES {
         return Err(CompileError::Resources(format!(
             "kernel '{}': its Metal source is {} KiB, over triton_metal's budget of {} KiB (compilers take minutes on such kernels); \
-             long tl.static_range loops copy their body once per iteration: use range() where the loop index need not be a constant",
+             a tl.static_range loop whose body needs its index as a compile-time constant is unrolled, one copy of the body per iteration",
             req.source.name,
             msl.source.len() / 1024,
             MAX_MSL_BYTES / 1024

@@ -24,6 +24,7 @@ fn same_val(a: &Val, b: &Val) -> bool {
         (Val::Module(x), Val::Module(y)) => x == y,
         (Val::Namespace(x), Val::Namespace(y)) => Arc::ptr_eq(x, y),
         (Val::Builtin(x), Val::Builtin(y)) => x == y,
+        (Val::LoopIndex(x), Val::LoopIndex(y)) => x == y,
         _ => false,
     }
 }
@@ -38,7 +39,7 @@ pub(crate) fn contains_return(stmts: &[Stmt]) -> bool {
 }
 
 /// Names assigned anywhere in `stmts` (in first-assignment order).
-fn assigned_names(stmts: &[Stmt], out: &mut Vec<String>) {
+pub(crate) fn assigned_names(stmts: &[Stmt], out: &mut Vec<String>) {
     fn targets(e: &Expr, out: &mut Vec<String>) {
         match e {
             Expr::Name(n) => {
@@ -74,7 +75,7 @@ fn assigned_names(stmts: &[Stmt], out: &mut Vec<String>) {
 impl Lowerer<'_> {
     /// The element type a carried value gets: its own, or for a Python number the
     /// type it would have as a literal.
-    fn carried_type(&self, v: &Val) -> Option<Type> {
+    pub(crate) fn carried_type(&self, v: &Val) -> Option<Type> {
         match v {
             Val::Tensor(t) => Some(self.f.ty(*t).clone()),
             Val::Const(c @ (ConstValue::Int(_) | ConstValue::Float(_) | ConstValue::Bool(_))) => {
@@ -164,9 +165,8 @@ impl Lowerer<'_> {
             3 => (pos[0].clone(), pos[1].clone(), pos[2].clone()),
             _ => return Err(self.err(call.range, "range() takes 1 to 3 arguments")),
         };
-        let all_const = [&start, &end, &step].iter().all(|(v, _)| matches!(v, Val::Const(c) if c.as_int().is_some()));
-        if kind == "static_range" || all_const && kind == "static_range" {
-            return self.unrolled_for(f, target.id.as_str(), &start, &end, &step);
+        if kind == "static_range" {
+            return self.static_for(f, target.id.as_str(), &start, &end, &step);
         }
         if let (Val::Const(c), r) = &step {
             if c.as_int().is_some_and(|s| s <= 0) {
@@ -214,17 +214,18 @@ impl Lowerer<'_> {
         }
         let templates = self.block_ptr_templates(&names, &mut before, &mut carried);
         self.carried_bps.push(templates.clone());
-        let r = self.for_loop_body(f, target.id.as_str(), iv_ty, bounds, before, carried, &templates);
+        let r = self.for_loop_body(f, target.id.as_str(), iv_ty, None, bounds, before, carried, &templates);
         self.carried_bps.pop();
         r
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn for_loop_body(
+    pub(crate) fn for_loop_body(
         &mut self,
         f: &ast::StmtFor,
         iv_name: &str,
         iv_ty: DType,
+        index: Option<(i64, i64)>,
         bounds: Vec<ValueId>,
         before: HashMap<String, Val>,
         mut carried: Vec<(String, Type)>,
@@ -233,13 +234,13 @@ impl Lowerer<'_> {
         // A dry run finds the types the body gives carried names (a Python
         // number before the loop takes the type the loop computes, as in Triton).
         self.discover_carried_types(&f.body, f.range, &before, &mut carried, &mut |s, c| {
-            s.bind_loop_args(iv_name, iv_ty, c);
+            s.bind_loop_args(iv_name, iv_ty, index, c);
         })?;
         // The real lowering.
         let inits = self.carried_inits(&before, &carried, f.range)?;
-        let (iv, args) = self.bind_loop_args(iv_name, iv_ty, &carried);
+        let (iv, args) = self.bind_loop_args(iv_name, iv_ty, index, &carried);
         let (mut ops, after) = self.lower_region(&f.body, f.range)?;
-        let yields = self.carried_yields(&carried, &args, &after, f.range)?;
+        let yields = self.carried_yields(&carried, &args, &after, f.range, index.is_some())?;
         let y = self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc);
         ops.push(y);
         let mut region_args = vec![iv];
@@ -261,9 +262,14 @@ impl Lowerer<'_> {
     }
 
     /// Creates region arguments for the induction variable and carried values and binds them.
-    fn bind_loop_args(&mut self, iv_name: &str, iv_ty: DType, carried: &[(String, Type)]) -> (ValueId, Vec<ValueId>) {
+    /// `index`: the bounds of a static loop's index, which is bound as a [`Val::LoopIndex`].
+    fn bind_loop_args(&mut self, iv_name: &str, iv_ty: DType, index: Option<(i64, i64)>, carried: &[(String, Type)]) -> (ValueId, Vec<ValueId>) {
         let iv = self.f.new_value(Type::scalar(iv_ty), ValueDef::RegionArg);
-        self.locals().insert(iv_name.to_string(), Val::Tensor(iv));
+        let v = match index {
+            Some((lo, hi)) => Val::LoopIndex(crate::value::LoopIndex { v: iv, lo, hi }),
+            None => Val::Tensor(iv),
+        };
+        self.locals().insert(iv_name.to_string(), v);
         (iv, self.bind_carried(carried))
     }
 
@@ -284,13 +290,30 @@ impl Lowerer<'_> {
     }
 
     /// The values a loop body yields for its carried names (unchanged names
-    /// yield their region argument); a change of type is an error.
-    fn carried_yields(&self, carried: &[(String, Type)], args: &[ValueId], after: &HashMap<String, Val>, range: TextRange) -> R<Vec<ValueId>> {
+    /// yield their region argument); a change of type is an error. A Python number
+    /// (or a static loop's index) assigned to a carried name takes its literal type, as
+    /// upstream's loop-carried values do; `tensors_only` (a static loop kept as a loop,
+    /// whose unrolled form would carry the number itself) refuses it instead.
+    fn carried_yields(
+        &mut self,
+        carried: &[(String, Type)],
+        args: &[ValueId],
+        after: &HashMap<String, Val>,
+        range: TextRange,
+        tensors_only: bool,
+    ) -> R<Vec<ValueId>> {
         let mut yields = vec![];
         for ((n, t), &arg) in carried.iter().zip(args) {
             let v = match after.get(n) {
                 Some(Val::Tensor(v)) => *v,
-                _ => arg,
+                None => arg,
+                Some(Val::LoopIndex(li)) if !tensors_only => li.v,
+                Some(c @ Val::Const(ConstValue::Int(_) | ConstValue::Float(_) | ConstValue::Bool(_))) if !tensors_only => {
+                    self.tensor(c, range)?
+                }
+                Some(other) => {
+                    return Err(self.err(range, format!("loop-carried variable '{n}' becomes a {} inside the loop", other.kind_name())))
+                }
             };
             if self.f.ty(v) != t {
                 return Err(self.err(range, format!("loop-carried variable '{n}' changes type inside the loop")));
@@ -300,7 +323,9 @@ impl Lowerer<'_> {
         Ok(yields)
     }
 
-    fn unrolled_for(&mut self, f: &ast::StmtFor, name: &str, start: &(Val, TextRange), end: &(Val, TextRange), step: &(Val, TextRange)) -> R<Flow> {
+    /// `for name in tl.static_range(start, end, step)`: kept as a loop where the body allows
+    /// it (`static_loop.rs`), unrolled otherwise.
+    fn static_for(&mut self, f: &ast::StmtFor, name: &str, start: &(Val, TextRange), end: &(Val, TextRange), step: &(Val, TextRange)) -> R<Flow> {
         let get = |s: &Self, (v, r): &(Val, TextRange)| match v {
             Val::Const(c) => c.as_int().ok_or_else(|| s.err(*r, "tl.static_range bounds must be tl.constexpr integers")),
             _ => Err(s.err(*r, "tl.static_range bounds must be tl.constexpr integers")),
@@ -310,8 +335,11 @@ impl Lowerer<'_> {
             return Err(self.err(step.1, "range() step must not be zero"));
         }
         let count = if s > 0 { (b - a + s - 1).max(0) / s } else { (a - b - s - 1).max(0) / -s };
+        if let Some(flow) = self.static_loop(f, name, a, s, count)? {
+            return Ok(flow);
+        }
         if count > 4096 {
-            return Err(self.err(f.range, format!("tl.static_range would unroll {count} iterations (at most 4096)")));
+            return Err(self.err(f.range, format!("tl.static_range would unroll {count} iterations (at most 4096; the body needs the index as a compile-time constant)")));
         }
         let mut i = a;
         for _ in 0..count {
@@ -368,7 +396,7 @@ impl Lowerer<'_> {
         // The body region.
         let body_args = self.bind_carried(&carried);
         let (mut body_ops, after) = self.lower_region(&w.body, w.range)?;
-        let yields = self.carried_yields(&carried, &body_args, &after, w.range)?;
+        let yields = self.carried_yields(&carried, &body_args, &after, w.range, false)?;
         body_ops.push(self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc));
         let types: Vec<Type> = carried.iter().map(|(_, t)| t.clone()).collect();
         let op = self.emit(
@@ -432,7 +460,7 @@ impl Lowerer<'_> {
 
     /// Block pointers assigned in a loop body become their offsets, carried as
     /// int64 scalars under synthetic names `name.i` (added to `before` and `carried`).
-    fn block_ptr_templates(&mut self, names: &[String], before: &mut HashMap<String, Val>, carried: &mut Vec<(String, Type)>) -> Vec<(String, Arc<BlockPtr>)> {
+    pub(crate) fn block_ptr_templates(&mut self, names: &[String], before: &mut HashMap<String, Val>, carried: &mut Vec<(String, Type)>) -> Vec<(String, Arc<BlockPtr>)> {
         let mut out = vec![];
         for n in names {
             if let Some(Val::BlockPtr(bp)) = before.get(n).cloned() {
@@ -500,6 +528,7 @@ impl Lowerer<'_> {
     /// `a if cond else b` on a runtime scalar: an `scf.if` whose branches each
     /// compute one side (so a load in the untaken branch never runs).
     pub(crate) fn runtime_ternary(&mut self, i: &ast::ExprIf, cond: Val) -> R<Val> {
+        let cond = crate::static_loop::runtime(cond);
         let c = self.tensor(&cond, i.test.range())?;
         if self.f.ty(c).is_block() {
             return Err(self.err(i.test.range(), "a conditional expression needs a scalar condition; use tl.where for blocks"));
@@ -536,6 +565,7 @@ impl Lowerer<'_> {
     }
 
     pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val, rest: &[Stmt]) -> R<(Flow, bool)> {
+        let cond = crate::static_loop::runtime(cond);
         let c = self.tensor(&cond, i.test.range())?;
         if self.f.ty(c).is_block() {
             return Err(self.err(i.test.range(), "`if` needs a scalar condition, not a block; use tl.where for element-wise choices"));

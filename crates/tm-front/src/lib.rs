@@ -15,6 +15,7 @@ mod dtype_attrs;
 mod dot;
 mod memory;
 mod shapes;
+mod static_loop;
 mod values;
 pub use builtins::LANGUAGE as LANGUAGE_FUNCTIONS;
 mod control;

@@ -39,6 +39,8 @@ struct Frame {
     src: Arc<KernelSource>,
     sm: SourceMap,
     locals: HashMap<String, Val>,
+    /// The function's definition (its body is scanned by `static_loop`).
+    def: Arc<ast::StmtFunctionDef>,
     /// Values returned so far by `return` statements (callees only).
     returned: Option<Val>,
 }
@@ -107,7 +109,7 @@ pub fn kernel_params(src: &KernelSource) -> R<Vec<ParamInfo>> {
 pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
     let src_arc = Arc::new(src.clone());
     let sm = SourceMap::new(&src.filename, &src.source, src.first_line, src.col_offset);
-    let def = parse_function(src, &sm)?;
+    let def = Arc::new(parse_function(src, &sm)?);
     let params = kernel_params(src)?;
     if params.len() != specs.len() {
         return Err(sm.diag(
@@ -119,7 +121,7 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
     let mut lw = Lowerer {
         f: Func::new(src.name.clone()),
         blocks: vec![vec![]],
-        frames: vec![Frame { file: 0, src: src_arc, sm, locals: HashMap::new(), returned: None }],
+        frames: vec![Frame { file: 0, src: src_arc, sm, locals: HashMap::new(), def: def.clone(), returned: None }],
         loc: Loc::default(),
         _src: src,
         carried_bps: vec![],
@@ -164,6 +166,20 @@ impl<'a> Lowerer<'a> {
     /// The local names of the function being lowered.
     pub(crate) fn locals(&mut self) -> &mut HashMap<String, Val> {
         &mut self.frame().locals
+    }
+
+    /// The definition of the function being lowered.
+    pub(crate) fn function_def(&self) -> Arc<ast::StmtFunctionDef> {
+        self.frame_ref().def.clone()
+    }
+
+    pub(crate) fn frames_len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// Drops the frames above the first `n` (after a failed attempt that left some).
+    pub(crate) fn truncate_frames(&mut self, n: usize) {
+        self.frames.truncate(n.max(1));
     }
 
     fn frame(&mut self) -> &mut Frame {
@@ -636,6 +652,9 @@ impl<'a> Lowerer<'a> {
         if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
             return self.const_binop(op, a, b, range).map(Val::Const);
         }
+        if matches!(l, Val::LoopIndex(_)) || matches!(r, Val::LoopIndex(_)) {
+            return self.loop_index_binop(op, l, r, range);
+        }
         let (a, b) = (self.operand(&l, range)?, self.operand(&r, range)?);
         let v = match op {
             O::Add => self.arith(BinOp::Add, a, b, false, range)?,
@@ -656,8 +675,11 @@ impl<'a> Lowerer<'a> {
         Ok(Val::Tensor(v))
     }
 
-    fn unaryop(&mut self, op: ast::UnaryOp, v: Val, range: TextRange) -> R<Val> {
+    pub(crate) fn unaryop(&mut self, op: ast::UnaryOp, v: Val, range: TextRange) -> R<Val> {
         use ast::UnaryOp as U;
+        if let Val::LoopIndex(li) = v {
+            return self.loop_index_unary(op, li, range);
+        }
         if let Val::Const(c) = &v {
             return Ok(Val::Const(match (op, c) {
                 (U::Not, c) => ConstValue::Bool(!c.truthy()),
@@ -680,10 +702,13 @@ impl<'a> Lowerer<'a> {
         }))
     }
 
-    fn cmpop(&mut self, op: ast::CmpOp, l: Val, r: Val, range: TextRange) -> R<Val> {
+    pub(crate) fn cmpop(&mut self, op: ast::CmpOp, l: Val, r: Val, range: TextRange) -> R<Val> {
         use ast::CmpOp as C;
         if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
             return self.const_compare(op, a, b, range).map(|b| Val::Const(ConstValue::Bool(b)));
+        }
+        if matches!(l, Val::LoopIndex(_)) || matches!(r, Val::LoopIndex(_)) {
+            return self.loop_index_compare(op, l, r, range);
         }
         let pred = match op {
             C::Eq => CmpPred::Eq,
@@ -772,7 +797,7 @@ impl<'a> Lowerer<'a> {
             return Err(self.err(range, "jit functions nest more than 64 deep (recursion is not supported)"));
         }
         let sm = SourceMap::new(&k.filename, &k.source, k.first_line, k.col_offset);
-        let def = parse_function(&k, &sm)?;
+        let def = Arc::new(parse_function(&k, &sm)?);
         let params = kernel_params(&k)?;
         let mut bound: Vec<Option<Val>> = vec![None; params.len()];
         if args.pos.len() > params.len() {
@@ -815,7 +840,7 @@ impl<'a> Lowerer<'a> {
                 (self.f.sources.len() - 1) as u16
             }
         };
-        self.frames.push(Frame { file, src: k.clone(), sm, locals, returned: None });
+        self.frames.push(Frame { file, src: k.clone(), sm, locals, def: def.clone(), returned: None });
         let result = (|| {
             for (name, d) in defaults {
                 let v = self.expr(&d)?;

@@ -157,6 +157,20 @@ pub enum Val {
     /// A zero-argument method of a compile-time value answered at compile time, e.g.
     /// `x.dtype.is_floating` (called, it is `Const(Bool(..))`).
     ConstMethod(ConstValue, bool),
+    /// The index of a `tl.static_range` loop kept as a loop, or an integer computed from it
+    /// and Python integers (see `static_loop.rs`): what the unrolled loop would have as a
+    /// compile-time integer, here a runtime scalar. Only the operations that give the same
+    /// result either way accept it; any other use makes the loop unroll.
+    LoopIndex(LoopIndex),
+}
+
+/// A runtime int32 scalar (an i1 after a comparison) standing for a compile-time integer
+/// of an unrolled `tl.static_range` loop, with the bounds `lo..=hi` of its values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoopIndex {
+    pub v: ValueId,
+    pub lo: i64,
+    pub hi: i64,
 }
 
 /// A descriptor plus the offsets of the block it points at (int64 scalars).
@@ -190,6 +204,7 @@ impl Val {
             Val::DescriptorMethod(..) => "method",
             Val::BlockPtr(_) => "block pointer",
             Val::ConstMethod(..) => "method",
+            Val::LoopIndex(_) => "tl.static_range index",
         }
     }
 }

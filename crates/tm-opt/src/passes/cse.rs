@@ -2,7 +2,7 @@
 //! enclosing regions into nested ones), so `x[:, None] * stride` written twice
 //! is computed once.
 
-use super::replace_uses;
+use super::Renames;
 use std::collections::HashMap;
 use tm_ir::{Func, OpKind, Region, Type, ValueId};
 
@@ -30,16 +30,17 @@ type Key = (String, Vec<ValueId>, Vec<Type>);
 pub fn run(f: &mut Func) {
     let body = std::mem::take(&mut f.body);
     let mut scopes: Vec<HashMap<Key, Vec<ValueId>>> = vec![];
-    let body = visit(f, body, &mut scopes);
+    let body = visit(f, body, &mut scopes, &mut Renames::default());
     f.body = body;
 }
 
-fn visit(f: &mut Func, mut r: Region, scopes: &mut Vec<HashMap<Key, Vec<ValueId>>>) -> Region {
+fn visit(f: &mut Func, mut r: Region, scopes: &mut Vec<HashMap<Key, Vec<ValueId>>>, renames: &mut Renames) -> Region {
     scopes.push(HashMap::new());
     let mut kept = vec![];
     for id in std::mem::take(&mut r.ops) {
+        renames.apply(f, id);
         let regions = std::mem::take(&mut f.op_mut(id).regions);
-        let regions = regions.into_iter().map(|sub| visit(f, sub, scopes)).collect();
+        let regions = regions.into_iter().map(|sub| visit(f, sub, scopes, renames)).collect();
         f.op_mut(id).regions = regions;
         let op = f.op(id);
         if !is_pure(&op.kind) || op.results.is_empty() || !op.regions.is_empty() {
@@ -52,7 +53,7 @@ fn visit(f: &mut Func, mut r: Region, scopes: &mut Vec<HashMap<Key, Vec<ValueId>
             Some(prev) => {
                 let results = op.results.clone();
                 for (a, b) in results.into_iter().zip(prev) {
-                    replace_uses(f, a, b);
+                    renames.insert(a, b);
                 }
             }
             None => {

@@ -1,7 +1,7 @@
 //! Constant folding and algebraic identities (`x * 1`, `x + 0`), so that launch
 //! specialisation (an integer argument equal to 1) reaches the axis analysis.
 
-use super::replace_uses;
+use super::Renames;
 use tm_ir::{BinOp, Const, DType, Func, OpKind, ValueId};
 
 /// Wraps an integer result to the width and signedness of `d`, as the device would.
@@ -44,7 +44,9 @@ fn fold_int(op: BinOp, a: i64, b: i64, d: DType) -> Option<i64> {
 pub fn run(f: &mut Func) {
     let mut ids = vec![];
     f.walk(|id| ids.push(id));
+    let mut renames = Renames::default();
     for id in ids {
+        renames.apply(f, id);
         let op = f.op(id).clone();
         let OpKind::Binary(b) = op.kind else { continue };
         let (x, y) = (op.operands[0], op.operands[1]);
@@ -81,12 +83,12 @@ pub fn run(f: &mut Func) {
                 (ok && same_shape).then_some(other)
             };
             if let Some(keep) = identity(cy, x).or_else(|| identity(cx, y)) {
-                replace_uses(f, res, keep);
+                renames.insert(res, keep);
             } else if matches!(b, BinOp::Sub | BinOp::Shl | BinOp::Shr | BinOp::Div)
                 && matches!(cy, Some(Const::Int(k)) if k == (b == BinOp::Div) as i64)
                 && f.ty(x) == f.ty(res)
             {
-                replace_uses(f, res, x);
+                renames.insert(res, x);
             }
         }
     }
