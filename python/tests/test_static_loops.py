@@ -217,3 +217,84 @@ def test_index_arithmetic_matches_python_integers():
     np.testing.assert_array_equal(out, ref.astype(np.int32))
     np.testing.assert_array_equal(h, np.full(B, N // 2, np.float16))
     assert "f16" in k.asm["ttir"] and "f32" not in k.asm["ttir"]
+
+
+@triton.jit
+def number_into_carried(out_ptr, n):
+    s = 0
+    t = tl.program_id(0) * 0 + 1
+    for k in range(n):
+        s = 5  # a Python number assigned to a loop-carried name takes its literal type
+        t = 7
+    tl.store(out_ptr, s)
+    tl.store(out_ptr + 1, t)
+
+
+@triton.jit
+def number_into_carried_block(out_ptr, n, BLOCK: tl.constexpr):
+    x = tl.zeros([BLOCK], dtype=tl.float32)
+    for k in range(n):
+        x = 0
+    tl.store(out_ptr + tl.arange(0, BLOCK), x)
+
+
+def test_python_numbers_assigned_to_loop_carried_names():
+    out = np.zeros(2, np.int32)
+    number_into_carried[(1,)](out, 3)
+    np.testing.assert_array_equal(out, [5, 7])
+    out[:] = 0
+    number_into_carried[(1,)](out, 0)
+    np.testing.assert_array_equal(out, [0, 1])
+    with pytest.raises(triton.CompilationError, match="loop-carried variable 'x' changes type"):
+        number_into_carried_block[(1,)](np.zeros(16, np.float32), 2, BLOCK=16)
+
+
+# The same body kept as a loop and unrolled (`tl.static_assert(i >= 0)` needs `i` as a
+# constant) gives the same numbers, for index arithmetic with tensors of several types.
+DIFF_CASES = [
+    ("x * (i + 1) - i // 3", "float16"),
+    ("x + s * i", "int32"),
+    ("x // (i % 7 + 1) + (x % (i + 3))", "int32"),
+    ("(x < i) | (x > i * 2)", "float32"),
+    ("x + (i - 150) * 2", "int64"),
+    ("x + i", "int16"),  # int16 + a Python int stays int16: unrolled
+]
+
+
+def _body_module(tmp_path, expr):
+    src = "import triton_metal as triton\nimport triton_metal.language as tl\n"
+    for form, extra in (("loop", ""), ("unrolled", "\n        tl.static_assert(i >= 0)")):
+        src += f'''
+@triton.jit
+def {form}(x_ptr, out_ptr, s, N: tl.constexpr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for i in tl.static_range(N):
+        y = {expr}
+        acc = acc * 0.5 + y.to(tl.float32){extra}
+    tl.store(out_ptr + offs, acc)
+'''
+    import importlib.util
+
+    path = tmp_path / "body.py"
+    path.write_text(src)
+    spec = importlib.util.spec_from_file_location(f"body_{abs(hash(expr))}", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.parametrize("expr,dtype", DIFF_CASES)
+def test_a_static_loop_gives_the_same_numbers_as_a_loop_and_unrolled(tmp_path, expr, dtype):
+    mod = _body_module(tmp_path, expr)
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(32) * 40).astype(dtype) if "float" in dtype else rng.integers(0, 100, 32).astype(dtype)
+    outs, forms = [], []
+    for kernel in (mod.loop, mod.unrolled):
+        out = np.zeros(32, np.float32)
+        k = kernel[(1,)](x, out, 3, N=300, BLOCK=32)
+        outs.append(out)
+        forms.append(loops(k))
+    assert forms == ([0, 0] if dtype == "int16" else [1, 0])
+    np.testing.assert_array_equal(outs[0], outs[1])

@@ -26,8 +26,8 @@ pub enum CpuError {
     #[error(
         "clang did not finish compiling kernel `{kernel}` for the CPU executor within {seconds} s \
          (source: {source_path}, {bytes} bytes): the kernel is very large, typically from long \
-         tl.static_range loops (every iteration is a copy of the body: use range() where the loop \
-         index need not be a constant) or huge constexpr blocks; \
+         tl.static_range loops unrolled because their body needs the index as a compile-time \
+         constant (every iteration is a copy of the body) or huge constexpr blocks; \
          TRITON_METAL_CPU_COMPILE_TIMEOUT raises the limit"
     )]
     CompileTimeout {
