@@ -341,6 +341,8 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant before it counts as a hang")
     ap.add_argument("--max-mutations", type=int, default=3, help="mutations applied to each mutant (1..N)")
     ap.add_argument("--out", default="fuzz-failures")
+    ap.add_argument("--start", type=int, default=0,
+                    help="run mutants start..count-1 of the seed's sequence (to split one run over processes)")
     ap.add_argument("--time-limit", type=float, default=None,
                     help="seconds after which no new mutant starts; the summary covers those that ran")
     ap.add_argument("--replay", help="run one mutant file and print its outcome")
@@ -364,9 +366,11 @@ def main(argv=None):
         for _ in range(rng.randint(1, args.max_mutations)):
             src, kind = mutate(src, rng)
             kinds.append(kind)
+        if n < args.start:
+            continue
         path = tmp / f"m{n:05d}_{name}.py"
         path.write_text(header + src)
-        jobs.append({"id": n, "path": str(path), "seed": name, "kinds": kinds})
+        jobs.append({"id": len(jobs), "path": str(path), "seed": name, "kinds": kinds})
 
     import concurrent.futures as cf
 
@@ -414,7 +418,7 @@ def main(argv=None):
         for j, r in zip(jobs, results)
         if r["outcome"] in ("died", "timeout", "panic") or (not r["located"] and r["outcome"] not in expected)
     ]
-    print(f"{len(jobs)} mutants in {time.time() - t0:.0f} s (seed {args.seed}, {args.jobs} workers)")
+    print(f"{len(jobs)} mutants in {time.time() - t0:.0f} s (seed {args.seed}, from mutant {args.start}, {args.jobs} workers)")
     for k, v in outcomes.most_common():
         print(f"  {k:18s} {v}")
     deaths = outcomes["died"]

@@ -168,6 +168,11 @@ impl<'a> Lowerer<'a> {
         &mut self.frame().locals
     }
 
+    /// Whether `name` is a global of the function being lowered.
+    pub(crate) fn is_global(&self, name: &str) -> bool {
+        self.frame_ref().src.globals.contains_key(name)
+    }
+
     /// The definition of the function being lowered.
     pub(crate) fn function_def(&self) -> Arc<ast::StmtFunctionDef> {
         self.frame_ref().def.clone()

@@ -17,8 +17,8 @@
 //! Anything else (a tuple index, a shape, a `tl.constexpr` parameter, `tl.static_assert`,
 //! `range(i)`, a cast, a store of `i` itself...) is an error in the loop attempt, and the loop
 //! is unrolled instead, as before. So is a loop whose body assigns a name that holds a
-//! compile-time value before the loop (the unrolled loop would keep it one), whose new names
-//! or index are read after the loop, or that calls `print`/`tl.static_print`. Loops whose
+//! compile-time value before the loop (the unrolled loop would keep it one) or shadows a
+//! global, whose new names or index are read after the loop, or that calls `print`/`tl.static_print`. Loops whose
 //! unrolled size is small (`UNROLL_BUDGET`) are unrolled too, as upstream does, since the
 //! constants help later passes.
 
@@ -160,6 +160,8 @@ impl Lowerer<'_> {
                 },
                 Some(Val::BlockPtr(_)) => {}
                 Some(_) => return Ok(None),
+                // A global of that name is what the first iteration would read.
+                None if self.is_global(n) => return Ok(None),
                 None => {
                     fresh.insert(n.as_str());
                 }
