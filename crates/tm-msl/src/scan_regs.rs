@@ -125,18 +125,7 @@ impl Emitter<'_> {
         self.line(format!("const uint b = {base} + c * {spt}u * {rs}u;"));
         // 1. The thread's own elements.
         if spt > 1 {
-            self.line(format!("for (uint j = 1; j < {spt}u; ++j) {{"));
-            self.depth += 1;
-            let acc = names("a");
-            for s in init(&acc, &at("j - 1u")) {
-                self.line(s);
-            }
-            self.combine_inline(&region, &acc, &at("j"))?;
-            for s in set(&at("j"), &acc) {
-                self.line(s);
-            }
-            self.depth -= 1;
-            self.line("}");
+            self.combine_into_elements(&region, 1, spt, &names("a"), &at("j - 1u"), &tn, &at)?;
         }
         // 2. Lanes along the axis: inclusive scan of the thread totals.
         let tot = names("t");
@@ -232,18 +221,7 @@ impl Emitter<'_> {
         // 4. The prefix of everything before this thread's elements, applied.
         self.line("if (hp) {");
         self.depth += 1;
-        self.line(format!("for (uint j = 0; j < {spt}u; ++j) {{"));
-        self.depth += 1;
-        let acc = names("f");
-        for s in init(&acc, &pre) {
-            self.line(s);
-        }
-        self.combine_inline(&region, &acc, &at("j"))?;
-        for s in set(&at("j"), &acc) {
-            self.line(s);
-        }
-        self.depth -= 1;
-        self.line("}");
+        self.combine_into_elements(&region, 0, spt, &names("f"), &pre, &tn, &at)?;
         self.depth -= 1;
         self.line("}");
         // 5. This chunk's total joins the carry.
@@ -264,6 +242,33 @@ impl Emitter<'_> {
             self.reprs.insert(res, Repr::Array { name: outs[i].clone(), layout: l });
         }
         Ok(true)
+    }
+
+    /// `for j in first..spt: acc = src; acc = combine(acc, x[j]); x[j] = acc`, where
+    /// `at(j)` names element `j` of the thread's chunk (one name per scanned input).
+    #[allow(clippy::too_many_arguments)]
+    fn combine_into_elements(
+        &mut self,
+        region: &tm_ir::Region,
+        first: u32,
+        spt: u32,
+        acc: &[String],
+        src: &[String],
+        tn: &[String],
+        at: &dyn Fn(&str) -> Vec<String>,
+    ) -> R<()> {
+        self.line(format!("for (uint j = {first}; j < {spt}u; ++j) {{"));
+        self.depth += 1;
+        for ((d, s), t) in acc.iter().zip(src).zip(tn) {
+            self.line(format!("{t} {d} = {s};"));
+        }
+        self.combine_inline(region, acc, &at("j"))?;
+        for (d, s) in at("j").iter().zip(acc) {
+            self.line(format!("{d} = {s};"));
+        }
+        self.depth -= 1;
+        self.line("}");
+        Ok(())
     }
 
     /// `pre = hp ? combine(pre, x) : x; hp = true` (the running prefix, earliest first).
