@@ -191,3 +191,59 @@ def test_elements_sharing_an_address_are_ordered_too():
     k = repeated_addresses[(1,)](x, N=256, num_warps=4)
     assert x.tolist() == [1, 1, 1, 1, 0, 0, 0, 0]
     assert DEVICE_BARRIER in k.asm["msl"]
+
+
+@triton.jit
+def normalize_in_place(X, Stats, N, BLOCK: tl.constexpr):
+    # a row's statistics, stored by one thread after reductions over the row, then the row
+    # rewritten from a loop that reads Stats back (layer norm's shape, Stats may be X itself)
+    row = tl.program_id(0)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for off in range(0, N, BLOCK):
+        cols = off + tl.arange(0, BLOCK)
+        acc += tl.load(X + row * N + cols, mask=cols < N, other=0.0)
+    mean = tl.sum(acc, axis=0) / N
+    tl.store(Stats + 2 * row, mean)
+    tl.store(Stats + 2 * row + 1, tl.max(acc, axis=0))
+    for off in range(0, N, BLOCK):
+        cols = off + tl.arange(0, BLOCK)
+        m = cols < N
+        x = tl.load(X + row * N + cols, mask=m)
+        tl.store(X + row * N + cols, x - tl.load(Stats + 2 * row), mask=m)
+
+
+@pytest.mark.parametrize("in_place", [False, True])
+def test_stores_after_reductions_need_no_barrier_and_reads_of_them_do(in_place):
+    rng = np.random.default_rng(5)
+    rows, n = 3, 300
+    x = rng.standard_normal((rows, n)).astype(np.float32)
+    want = x.astype(np.float64)
+    acc = np.pad(want, ((0, 0), (0, 384 - n))).reshape(rows, 3, 128).sum(axis=1)  # acc per row
+    mean, top = want.mean(axis=1), acc.max(axis=1)
+    if in_place:
+        # Stats is the row itself: its first two elements are overwritten after the row
+        # was summed, and the second loop reads them back.
+        buf = x[0].copy()
+        k = normalize_in_place[(1,)](buf, buf, n, BLOCK=128)
+        row = want[0].copy()
+        row[0], row[1] = mean[0], top[0]
+        for off in range(0, n, 128):  # in program order: later blocks read the rewritten row[0]
+            row[off:off + 128] -= row[0]
+        np.testing.assert_allclose(buf, row, rtol=1e-5, atol=1e-5)
+    else:
+        stats = np.empty(2 * rows, np.float32)
+        k = normalize_in_place[(rows,)](x, stats, n, BLOCK=128)
+        np.testing.assert_allclose(stats[0::2], mean, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(stats[1::2], top, rtol=1e-5)
+        np.testing.assert_allclose(x, want - mean[:, None], rtol=1e-5, atol=1e-5)
+    msl = k.asm["msl"]
+    # The loads of the first loop completed in every thread before the reductions'
+    # barriers, and one thread's two stores are in its own order: no device barrier
+    # before or between them. The second loop reads what thread 0 stored (Stats may
+    # be X): one barrier before it. (Inside it, Stats read by every thread while
+    # other threads store X, which Stats may be, stays ordered.)
+    body = msl[msl.index("kernel void"):]
+    last_store = body.rindex("if (tm_tid == 0)")
+    second_loop = body.index("for (int", last_store)
+    assert DEVICE_BARRIER not in body[:last_store]
+    assert body[:second_loop].count(DEVICE_BARRIER) == 1

@@ -47,20 +47,19 @@ impl Emitter<'_> {
                     m => cond = format!("{cond} && {}", Self::at(m, "0")),
                 }
             }
-            // Thread 0 acts for the whole program: every thread's earlier accesses
-            // must happen before it, and its effect before every later access.
-            self.device_barrier();
+            // Thread 0 acts for the whole program: `order.rs` orders it after every thread's
+            // earlier accesses it may conflict with, and every later one after it.
+            self.order_access(op);
             if used {
                 self.smem_bytes = self.smem_bytes.max(16);
-                self.smem_touched = true;
+                self.barrier_before_smem_write();
                 self.line(format!("if ({cond}) {smem}[0] = {};", call(&args)));
-                self.device_barrier();
+                self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 self.line(format!("const {t} {name} = {smem}[0];"));
                 let repr = if self.f.ty(res).is_block() { Repr::Splat(name) } else { Repr::Scalar(name) };
                 self.reprs.insert(res, repr);
             } else {
                 self.line(format!("if ({cond}) (void){};", call(&args)));
-                self.device_barrier();
                 self.reprs.insert(res, Repr::Scalar(zero));
             }
             return Ok(());

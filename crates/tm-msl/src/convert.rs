@@ -113,23 +113,55 @@ impl Emitter<'_> {
         let elem_bytes = d.size_bytes();
         let inner = *ty.shape.last().unwrap_or(&1) as u64;
         let pad = self.smem_row_pad(*fl, l, elem_bytes, inner);
-        let padded = ty.numel() + ty.numel() / inner.max(1) * pad;
+        let numel = ty.numel();
+        let row_bytes = (inner + pad) * u64::from(elem_bytes);
+        // Whole rows at a time, as many as fit in threadgroup memory (all of them when the
+        // block fits): a block larger than Metal's 32 KiB moves in pieces of rows.
+        let rows = numel / inner.max(1);
+        let mut piece_rows = rows.max(1);
+        while piece_rows > 1 && piece_rows * row_bytes > u64::from(tm_abi::MAX_THREADGROUP_BYTES) {
+            piece_rows /= 2;
+        }
+        let piece = (piece_rows * inner).min(numel.max(1));
+        let pieces = numel.div_ceil(piece);
+        let padded = piece + piece / inner.max(1) * pad;
         self.smem_bytes = self.smem_bytes.max((padded as u32 * elem_bytes).next_multiple_of(16));
         self.uses_sync = true;
         let t = elem_decl(ty.elem, loc)?;
         let (from_regs, to_regs) = (self.layouts[*fl].regs(), self.layouts[l].regs());
-        let (mut wi, mut ri) = (self.linear_index(*fl, "r"), self.linear_index(l, "r"));
-        if pad > 0 {
-            wi = format!("tm_pad({wi}, {inner}u, {pad}u)");
-            ri = format!("tm_pad({ri}, {inner}u, {pad}u)");
-        }
+        let (wl, rl) = (self.linear_index(*fl, "r"), self.linear_index(l, "r"));
+        let at = |lin: &str| if pad > 0 { format!("tm_pad({lin}, {inner}u, {pad}u)") } else { lin.to_string() };
+        let unreplicated = !self.layouts[*fl].dims().iter().any(|d| d.wraps);
         self.barrier_before_smem_write();
-        self.line(format!(
-            "for (uint r = 0; r < {from_regs}u; ++r) if (L{fl}_own) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r];"
-        ));
-        self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
-        self.line(format!("{t} {name}[{to_regs}];"));
-        self.line(format!("for (uint r = 0; r < {to_regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{ri}];"));
+        if pieces == 1 {
+            let (wi, ri) = (at(&wl), at(&rl));
+            self.line(format!(
+                "for (uint r = 0; r < {from_regs}u; ++r) if (L{fl}_own) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r];"
+            ));
+            self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+            self.line(format!("{t} {name}[{to_regs}];"));
+            self.line(format!("for (uint r = 0; r < {to_regs}u; ++r) {name}[r] = ((threadgroup {t}*)tm_smem)[{ri}];"));
+        } else {
+            // Piece `c` holds the elements of row-major index [c * piece, (c + 1) * piece).
+            let (wi, ri) = (at("(i - lo)"), at("(i - lo)"));
+            self.line(format!("{t} {name}[{to_regs}];"));
+            self.line(format!("for (uint c = 0; c < {pieces}u; ++c) {{"));
+            self.line(format!("    const uint lo = c * {piece}u;"));
+            self.line("    if (c > 0u) threadgroup_barrier(mem_flags::mem_threadgroup);");
+            self.line(format!(
+                "    for (uint r = 0; r < {from_regs}u; ++r) {{ const uint i = {wl}; if (L{fl}_own && i - lo < {piece}u) ((threadgroup {t}*)tm_smem)[{wi}] = {src}[r]; }}"
+            ));
+            self.line("    threadgroup_barrier(mem_flags::mem_threadgroup);");
+            self.line(format!(
+                "    for (uint r = 0; r < {to_regs}u; ++r) {{ const uint i = {rl}; if (i - lo < {piece}u) {name}[r] = ((threadgroup {t}*)tm_smem)[{ri}]; }}"
+            ));
+            self.line("}");
+        }
+        if unreplicated {
+            // Each element has one owner, which wrote it before a barrier: every register
+            // of `v` was used.
+            self.retire_loads_feeding(&[v]);
+        }
         Ok(Repr::Array { name: name.to_string(), layout: l })
     }
 

@@ -60,6 +60,11 @@ pub(crate) struct Emitter<'a> {
     pub private_bytes: u64,
     /// Device-memory accesses since the last device barrier (see `order.rs`).
     pub pending: Vec<crate::order::Footprint>,
+    /// While staging a shape op in pieces (`shape.rs`): the piece's size in elements;
+    /// the emitted code names the piece's first staging index `lo`.
+    pub staging_piece: Option<u64>,
+    /// The loops being emitted, innermost last (see `order.rs`).
+    pub active_loops: Vec<std::rc::Rc<crate::order::LoopScope>>,
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -139,6 +144,8 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         fragments: HashMap::new(),
         private_bytes: 0,
         pending: vec![],
+        active_loops: vec![],
+        staging_piece: None,
     };
     em.assign_prefs();
 

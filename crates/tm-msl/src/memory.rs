@@ -228,7 +228,6 @@ impl Emitter<'_> {
     }
 
     pub(crate) fn load(&mut self, op: &Op, l: Option<usize>, name: &str, has_mask: bool, has_other: bool) -> R<Repr> {
-        self.order_access(op);
         let res = op.results[0];
         let d = self.f.ty(res).dtype().ok_or_else(|| unsupported("loading pointers", op.loc))?;
         let t = tname(d, op.loc)?;
@@ -239,6 +238,8 @@ impl Emitter<'_> {
         let ptr = fetch(self, op.operands[0])?;
         let mask = if has_mask { Some(fetch(self, op.operands[1])?) } else { None };
         let other = if has_other { Some(fetch(self, op.operands[2])?) } else { None };
+        // After the operands' code (a conversion through threadgroup memory may retire loads).
+        self.order_access(op);
         let zero = literal(Const::Int(0), d);
         let other_at = |r: &str| other.as_ref().map_or(zero.clone(), |o| Self::at(o, r));
         let uniform = |r: &Repr| !matches!(r, Repr::Array { .. });
@@ -290,7 +291,6 @@ impl Emitter<'_> {
     }
 
     pub(crate) fn store(&mut self, op: &Op, has_mask: bool) -> R<()> {
-        self.order_access(op);
         let ptr_v = op.operands[0];
         let Elem::Ptr(d) = self.f.ty(ptr_v).elem else { return Err(unsupported("store through a non-pointer", op.loc)) };
         let t = tname(d, op.loc)?;
@@ -310,6 +310,7 @@ impl Emitter<'_> {
                 return Err(unsupported("storing different values through one address", op.loc));
             }
             let v = self.elem(op.operands[1], "0");
+            self.order_access(op);
             // Thread 0 stores for the program; `order.rs` orders it with every
             // thread's accesses of memory it may share.
             self.line(format!("if ({cond}) *({p}) = {v};"));
@@ -319,6 +320,8 @@ impl Emitter<'_> {
         let ptr = self.get(ptr_v, l)?;
         let val = self.get(op.operands[1], l)?;
         let mask = if has_mask { Some(self.get(op.operands[2], l)?) } else { None };
+        // After the operands' code (a conversion through threadgroup memory may retire loads).
+        self.order_access(op);
         let regs = self.layouts[l].regs();
         let w = self.vector_width(ptr_v, &ptr, has_mask.then(|| (op.operands[2], mask.as_ref().expect("mask"))), l, d);
         let cond = match &mask {

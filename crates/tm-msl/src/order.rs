@@ -57,6 +57,22 @@ pub(crate) struct Footprint {
     /// Each loop this access is carried out of (an earlier iteration, or a
     /// finished loop).
     across: Vec<Rc<LoopScope>>,
+    /// The op, by its pointer and whether it writes (two ops may share it).
+    key: (ValueId, bool),
+    /// Done by thread 0 alone for the program (a store or atomic at one address).
+    single_thread: bool,
+    /// A plain load: its result.
+    loaded: Option<ValueId>,
+    /// A load from one address (every thread reads it) whose value only thread 0's
+    /// effects use: the other threads' copies are never observed.
+    seen_by_thread0_only: bool,
+}
+
+/// What [`Emitter::leave_loop`] needs of a loop's entry.
+pub(crate) struct LoopExit {
+    before: Vec<Footprint>,
+    earlier: Vec<Footprint>,
+    scope: Rc<LoopScope>,
 }
 
 /// A loop, as the ordering rule sees it.
@@ -336,6 +352,12 @@ fn conflict(f: &Func, a: &Footprint, b: &Footprint) -> bool {
     if (!a.write && !b.write) || (a.atomic && b.atomic) {
         return false;
     }
+    // One thread's accesses are in its program order; and a one-address load whose
+    // other copies nobody observes only matters in thread 0, which runs both in order.
+    let thread0 = |x: &Footprint| x.single_thread || x.seen_by_thread0_only;
+    if thread0(a) && thread0(b) {
+        return false;
+    }
     let distinct_buffers = matches!((a.slot, b.slot), (Some(x), Some(y)) if x != y);
     if distinct_buffers && a.elem != b.elem {
         return false; // arrays of different element types are taken not to overlap
@@ -379,6 +401,91 @@ fn conflict(f: &Func, a: &Footprint, b: &Footprint) -> bool {
     })
 }
 
+/// Whether block pointer `v` is one address splatted (every element the same).
+fn pointer_is_uniform(f: &Func, v: ValueId) -> bool {
+    match f.def_op(v).map(|id| f.op(id)) {
+        Some(op) if matches!(op.kind, OpKind::Splat) => true,
+        Some(op) if matches!(op.kind, OpKind::Hint { .. } | OpKind::Broadcast | OpKind::ExpandDims(_)) => pointer_is_uniform(f, op.operands[0]),
+        _ => false,
+    }
+}
+
+/// The values whose every computed copy a thread necessarily read to compute `v`
+/// (into `out`): operands of ops without regions, inputs of reductions and scans, the
+/// initial and yielded values of a `for`'s carried values. Not through `if`/`while`
+/// (a branch not taken reads nothing).
+fn consumed_from(f: &Func, v: ValueId, out: &mut HashSet<ValueId>) {
+    if !out.insert(v) {
+        return;
+    }
+    match f.value(v).def {
+        ValueDef::Result(id, i) => {
+            let op = f.op(id);
+            match op.kind {
+                OpKind::For => {
+                    let i = i as usize;
+                    let from: Vec<ValueId> = op.operands.get(3 + i).into_iter().chain(yielded(f, op, 0).get(i)).copied().collect();
+                    for u in from {
+                        consumed_from(f, u, out);
+                    }
+                }
+                OpKind::If | OpKind::While => {}
+                _ => {
+                    for &u in &op.operands {
+                        consumed_from(f, u, out);
+                    }
+                }
+            }
+        }
+        ValueDef::RegionArg => {
+            if let Some((id, 0, a)) = region_arg_owner(f, v) {
+                let op = f.op(id);
+                if matches!(op.kind, OpKind::For) && a > 0 {
+                    let from: Vec<ValueId> = op.operands.get(3 + a - 1).into_iter().chain(yielded(f, op, 0).get(a - 1)).copied().collect();
+                    for u in from {
+                        consumed_from(f, u, out);
+                    }
+                }
+            }
+        }
+        ValueDef::Arg(_) => {}
+    }
+}
+
+/// Whether scalar `v` is used only by what thread 0 alone does for the program: the
+/// value, address or mask of a store or atomic at one address, or scalars that are
+/// themselves used so. Not by blocks, loop bounds or
+/// conditions, which every thread computes from its own copy.
+fn thread0_only(f: &Func, v: ValueId, seen: &mut HashSet<ValueId>) -> bool {
+    if !seen.insert(v) {
+        return true;
+    }
+    let mut ok = true;
+    f.walk(|id| {
+        if !ok {
+            return;
+        }
+        let op = f.op(id);
+        if !op.operands.contains(&v) {
+            return;
+        }
+        ok = match op.kind {
+            OpKind::Store { .. } | OpKind::AtomicRmw { .. } | OpKind::AtomicCas => {
+                let ptr = op.operands[0];
+                let one = !f.ty(ptr).is_block() || pointer_is_uniform(f, ptr);
+                let unused = op.results.first().is_none_or(|r| !f.ops.iter().any(|o| o.operands.contains(r)));
+                one && (matches!(op.kind, OpKind::Store { .. }) || unused)
+            }
+            // (Not an address of another load: a value thread 0 overwrote could be out of bounds.)
+            OpKind::Binary(_) | OpKind::Unary(_) | OpKind::Cmp(_) | OpKind::Math(_) | OpKind::Cast(_) | OpKind::Select | OpKind::AddPtr | OpKind::MulHi => {
+                op.results.iter().all(|&r| !f.ty(r).is_block() && thread0_only(f, r, seen))
+            }
+            _ => false,
+        };
+    });
+    ok
+}
+
 impl Emitter<'_> {
     /// How memory op `op` touches device memory (None for other ops).
     fn footprint(&mut self, op: &Op) -> Option<Footprint> {
@@ -391,7 +498,59 @@ impl Emitter<'_> {
         let slot = buffer_slot(self.f, ptr);
         let elem = self.f.ty(ptr).elem;
         let atomic = matches!(op.kind, OpKind::AtomicRmw { .. } | OpKind::AtomicCas);
-        Some(Footprint { write, atomic, owner_only, slot, elem, pattern: self.pattern(op, ptr), across: vec![] })
+        // One address for the whole program: stores and atomics are done by thread 0 (memory.rs,
+        // atomics.rs), loads by every thread.
+        let one_address = !self.f.ty(ptr).is_block() || pointer_is_uniform(self.f, ptr);
+        let loaded = matches!(op.kind, OpKind::Load { .. }).then(|| op.results[0]);
+        let seen_by_thread0_only = one_address && loaded.is_some_and(|v| !self.f.ty(v).is_block() && thread0_only(self.f, v, &mut HashSet::new()));
+        Some(Footprint {
+            write,
+            atomic,
+            owner_only,
+            slot,
+            elem,
+            pattern: self.pattern(op, ptr),
+            across: vec![],
+            key: (ptr, write),
+            single_thread: write && one_address,
+            loaded,
+            seen_by_thread0_only,
+        })
+    }
+
+    /// After a threadgroup barrier that every thread reached having used its registers of
+    /// `values` (a reduction's partial results, a block written to threadgroup memory by
+    /// unreplicated owners): the pending loads whose values those registers were computed
+    /// from have completed in every thread, so no later store can reach them. They leave
+    /// the pending set (loads only; stores still need a device barrier to be seen).
+    pub(crate) fn retire_loads_feeding(&mut self, values: &[ValueId]) {
+        if !self.pending.iter().any(|p| p.loaded.is_some()) {
+            return;
+        }
+        let mut deps = HashSet::new();
+        for &v in values {
+            consumed_from(self.f, v, &mut deps);
+        }
+        let loaded: Vec<Option<ValueId>> = self.pending.iter().map(|p| p.loaded).collect();
+        let unreplicated: Vec<bool> = loaded
+            .into_iter()
+            .map(|v| match v {
+                Some(v) if self.f.ty(v).is_block() => {
+                    let l = self.layout_for(v);
+                    !self.layouts[l].dims().iter().any(|d| d.wraps)
+                }
+                _ => true,
+            })
+            .collect();
+        // Inside a loop, an earlier iteration's copy of a load stays: this iteration's use
+        // says nothing of it. After a loop, every iteration used its own.
+        let active = &self.active_loops;
+        let mut keep = unreplicated.into_iter();
+        self.pending.retain(|p| {
+            let unreplicated = keep.next().unwrap_or(false);
+            let current = !p.across.iter().any(|s| active.iter().any(|a| Rc::ptr_eq(a, s)));
+            !(unreplicated && !p.write && current && p.loaded.is_some_and(|v| deps.contains(&v)))
+        });
     }
 
     fn pattern(&mut self, op: &Op, ptr: ValueId) -> Option<Pattern> {
@@ -443,7 +602,7 @@ impl Emitter<'_> {
     /// Before a loop (`for`/`while` op `op`): a barrier if its body conflicts with
     /// what is pending, then the body's accesses pending as an earlier iteration's.
     /// Returns those, for [`Emitter::leave_loop`].
-    pub(crate) fn enter_loop(&mut self, op: &Op) -> Vec<Footprint> {
+    pub(crate) fn enter_loop(&mut self, op: &Op) -> LoopExit {
         let args = op.regions.first().map(|r| r.args.clone()).unwrap_or_default();
         let inside = Rc::new(LoopScope { inside: defined_inside(self.f, op), args });
         let body: Vec<Footprint> = memory_ops_inside(self.f, op).iter().filter_map(|o| self.footprint(o)).collect();
@@ -459,12 +618,19 @@ impl Emitter<'_> {
             .collect();
         let before = std::mem::take(&mut self.pending);
         self.pending = before.iter().cloned().chain(earlier.iter().cloned()).collect();
-        [before, earlier].concat()
+        self.active_loops.push(inside.clone());
+        LoopExit { before, earlier, scope: inside }
     }
 
-    /// After a loop: what was pending before it and everything its body did.
-    pub(crate) fn leave_loop(&mut self, after: Vec<Footprint>) {
-        self.pending = after;
+    /// After a loop: what was pending before it (the loop may not run), and the body's
+    /// accesses that were still pending at the end of its last iteration (the body's own
+    /// copies: one retired or ordered by a barrier in every iteration is not).
+    pub(crate) fn leave_loop(&mut self, exit: LoopExit) {
+        self.active_loops.retain(|a| !Rc::ptr_eq(a, &exit.scope));
+        let end = std::mem::take(&mut self.pending);
+        let still = |e: &Footprint| end.iter().any(|p| p.key == e.key && !p.across.iter().any(|s| Rc::ptr_eq(s, &exit.scope)));
+        let kept: Vec<Footprint> = exit.earlier.iter().filter(|e| still(e)).cloned().collect();
+        self.pending = exit.before.into_iter().chain(kept).collect();
     }
 
     /// The pending accesses, to start the other branch of an `if` from.

@@ -211,6 +211,8 @@ impl Emitter<'_> {
             self.depth -= 1;
             self.line("}");
             self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+            // Every thread used all its registers of the inputs (within-thread and simdgroup steps).
+            self.retire_loads_feeding(&op.operands);
             self.line(format!("for (uint q = 0; q < {regs_out}u; ++q) {{"));
             self.depth += 1;
             let read = |i: usize, w: &str| -> R<String> {

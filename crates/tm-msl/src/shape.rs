@@ -35,7 +35,12 @@ impl Emitter<'_> {
                     (0..ty.rank()).map(|i| lay.coord_expr(i, "r", &format!("L{layout}_t{}", lay.embed[i]))).collect();
                 let lin = self.linear_index(layout, "r");
                 let idx = index(&coords, &lin);
-                self.line(format!("for (uint r = 0; r < {regs}u; ++r) if (L{layout}_own) {dst}[{idx}] = {name}[r];"));
+                match self.staging_piece {
+                    Some(p) => self.line(format!(
+                        "for (uint r = 0; r < {regs}u; ++r) {{ const uint si = {idx}; if (L{layout}_own && si - lo < {p}u) {dst}[si - lo] = {name}[r]; }}"
+                    )),
+                    None => self.line(format!("for (uint r = 0; r < {regs}u; ++r) if (L{layout}_own) {dst}[{idx}] = {name}[r];")),
+                }
             }
             Repr::Splat(s) | Repr::Scalar(s) => {
                 let threads = self.num_warps * 32;
@@ -45,7 +50,12 @@ impl Emitter<'_> {
                     .map(|i| format!("((i / {}u) % {}u)", strides[i], ty.shape[i]))
                     .collect();
                 let idx = index(&coords, "i");
-                self.line(format!("for (uint i = tm_tid; i < {numel}u; i += {threads}u) {dst}[{idx}] = {s};"));
+                match self.staging_piece {
+                    Some(p) => self.line(format!(
+                        "for (uint i = tm_tid; i < {numel}u; i += {threads}u) {{ const uint si = {idx}; if (si - lo < {p}u) {dst}[si - lo] = {s}; }}"
+                    )),
+                    None => self.line(format!("for (uint i = tm_tid; i < {numel}u; i += {threads}u) {dst}[{idx}] = {s};")),
+                }
             }
         }
     }
@@ -68,9 +78,15 @@ impl Emitter<'_> {
             return Ok(());
         }
         let l = self.layout_for(res);
-        let regs = self.declare_array(&name, &ty, l, loc)?;
         let lin = self.linear_index(l, "r");
         let idx = index(&lin);
+        if let Some(p) = self.staging_piece {
+            // Declared before the loop over pieces (`shape_op`).
+            let regs = self.layouts[l].regs();
+            self.line(format!("for (uint r = 0; r < {regs}u; ++r) {{ const uint si = {idx}; if (si - lo < {p}u) {name}[r] = {src}[si - lo]; }}"));
+            return Ok(());
+        }
+        let regs = self.declare_array(&name, &ty, l, loc)?;
         self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {src}[{idx}];"));
         self.reprs.insert(res, Repr::Array { name, layout: l });
         Ok(())
@@ -92,8 +108,41 @@ impl Emitter<'_> {
         let d = ty.dtype().ok_or_else(|| unsupported("moving blocks of pointers between threads (trans/reshape/join/cat of pointers)", loc))?;
         let t = elem_decl(tm_ir::Elem::Scalar(d), loc)?;
         let total: u64 = op.operands.iter().map(|&v| self.f.ty(v).numel()).sum();
-        self.smem_bytes = self.smem_bytes.max((total as u32 * d.size_bytes()).next_multiple_of(16));
+        // Staged in pieces of the staging order when it does not fit in threadgroup memory:
+        // each piece written, read back by the threads whose elements it holds, then the next.
+        let fit = u64::from(tm_abi::MAX_THREADGROUP_BYTES / d.size_bytes());
+        let blocks = op.results.iter().all(|&r| self.f.ty(r).is_block());
+        let piece = if total > fit && blocks { fit } else { total };
+        let pieces = total.div_ceil(piece.max(1));
+        self.smem_bytes = self.smem_bytes.max((piece as u32 * d.size_bytes()).next_multiple_of(16));
         self.barrier_before_smem_write();
+        if pieces > 1 {
+            for &r in &op.results {
+                let ty = self.f.ty(r).clone();
+                let l = self.layout_for(r);
+                let name = format!("v{}", r.0);
+                self.declare_array(&name, &ty, l, loc)?;
+                self.reprs.insert(r, Repr::Array { name, layout: l });
+            }
+            self.line(format!("for (uint c = 0; c < {pieces}u; ++c) {{"));
+            self.depth += 1;
+            self.line(format!("const uint lo = c * {piece}u;"));
+            self.line("if (c > 0u) threadgroup_barrier(mem_flags::mem_threadgroup);");
+            self.staging_piece = Some(piece);
+        }
+        let staged = self.stage_shape_op(op, &t, &ty);
+        if pieces > 1 {
+            self.staging_piece = None;
+            self.depth -= 1;
+            self.line("}");
+        }
+        staged
+    }
+
+    /// The writes, barrier and reads of [`Self::shape_op`] (of one piece, in pieces).
+    fn stage_shape_op(&mut self, op: &Op, t: &str, ty: &tm_ir::Type) -> R<()> {
+        let loc = op.loc;
+        let t = t.to_string();
         match &op.kind {
             OpKind::Trans(perm) => {
                 let out_shape = self.f.ty(op.results[0]).shape.clone();
