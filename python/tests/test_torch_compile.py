@@ -424,3 +424,38 @@ def test_compile_threads_above_one_compiles_in_process(inductor, caplog):
     torch.testing.assert_close(got, torch.softmax(F.gelu(x) * 2, -1) + x.sum(), atol=1e-5, rtol=1e-5)
     assert not ac.AsyncCompile().use_process_pool() and not ac._pool_set
     assert "compiles Triton kernels in this process although compile_threads=2" in caplog.text
+
+
+def test_max_autotune_triton_gemm_templates(inductor):
+    """mode="max-autotune" with Triton GEMM templates only: Inductor benchmarks its template
+    configs on triton_metal (two, to keep the test short) and the chosen template kernel,
+    with the fused epilogue, gives eager's numbers."""
+    import torch._inductor.config as ic
+
+    torch.manual_seed(0)
+    a, b = torch.randn(24, 40), torch.randn(40, 20)
+
+    def fn(a, b):
+        return torch.relu(a @ b) + 1
+
+    torch._dynamo.reset()
+    inductor.clear()
+    opts = {"max_autotune_gemm_backends": "TRITON", "test_configs.max_mm_configs": 2,
+            "force_disable_caches": True}  # benchmark now, not from an earlier run's cache  # fmt: skip
+    with ic.patch(opts):
+        got = torch.compile(fn, mode="max-autotune", fullgraph=True)(a, b)
+    torch.testing.assert_close(got, fn(a, b), atol=1e-5, rtol=1e-5)
+    names = set(inductor)
+    assert "triton_mm" in names, sorted(names)  # the template, benchmarked per config
+    assert any(n.startswith("triton_tem_fused") for n in names), sorted(names)  # the chosen kernel
+
+
+def test_autotune_in_subprocess_is_refused(inductor):
+    """Inductor's benchmarking subprocess would import another triton: refused by name."""
+    import torch._inductor.config as ic
+
+    torch._dynamo.reset()
+    opts = {"max_autotune_gemm_backends": "TRITON", "test_configs.max_mm_configs": 2, "autotune_in_subproc": True,
+            "force_disable_caches": True}  # fmt: skip
+    with ic.patch(opts), pytest.raises(Exception, match="autotune_in_subproc=True is not supported with triton_metal"):
+        torch.compile(lambda a, b: a @ b, mode="max-autotune")(torch.randn(8, 8), torch.randn(8, 8))

@@ -25,7 +25,12 @@
    is shut down, and the reason is logged once (logger ``triton_metal._torch_hooks``, INFO).
    ``compile_threads`` keeps its meaning for Inductor's thread pool (C++ kernels).
 
-`install()` (run when triton_metal is imported) applies both to torch's modules once they
+3. Inductor's benchmarking subprocess (``autotune_in_subproc=True``, for max-autotune) is a
+   fresh interpreter too: while ``triton`` is triton_metal it is refused with an error naming
+   the option (every template would fail there, and Inductor would end in NoValidChoicesError).
+   In-process benchmarking, the default, runs the templates on triton_metal.
+
+`install()` (run when triton_metal is imported) applies these to torch's modules once they
 are imported, now or later.
 """
 
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 
 MUTATION_MODULE = "torch._higher_order_ops.triton_kernel_wrap"
 COMPILE_MODULE = "torch._inductor.async_compile"
+TUNING_MODULE = "torch._inductor.autotune_process"
 
 
 def _tensor_dtype(arg):
@@ -206,7 +212,31 @@ def _patch_compile_workers(module):
         module.shutdown_compile_workers()  # started when the module was imported
 
 
-_PATCHES = {MUTATION_MODULE: _patch_mutation_analysis, COMPILE_MODULE: _patch_compile_workers}
+def _patch_tuning_process(module):
+    original = module.get_tuning_process_pool
+    if getattr(original, "_triton_metal", False):
+        return
+
+    def get_tuning_process_pool():
+        if triton_is_triton_metal():
+            raise RuntimeError(
+                "torch._inductor.config.autotune_in_subproc=True is not supported with triton_metal: Inductor's "
+                "benchmarking subprocess is a fresh interpreter whose `import triton` is not triton_metal, so no "
+                "Triton template could be benchmarked there; set autotune_in_subproc = False (the default) to "
+                "benchmark in this process"
+            )
+        return original()
+
+    get_tuning_process_pool._triton_metal = True
+    get_tuning_process_pool.__wrapped__ = original
+    module.get_tuning_process_pool = get_tuning_process_pool
+
+
+_PATCHES = {
+    MUTATION_MODULE: _patch_mutation_analysis,
+    COMPILE_MODULE: _patch_compile_workers,
+    TUNING_MODULE: _patch_tuning_process,
+}
 
 
 class _Loader(importlib.abc.Loader):
