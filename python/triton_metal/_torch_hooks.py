@@ -17,18 +17,21 @@
    (a real Triton's) go to torch's own function unchanged.
 
 2. Where Inductor compiles Triton kernels. With ``compile_threads > 1`` Inductor compiles
-   them in worker processes started with a fresh interpreter, whose ``import triton`` does not
-   see this process's alias (it finds upstream Triton, or nothing), and pickles the compiled
-   kernels back, which triton_metal's compiled kernels (Rust objects) do not support. While
+   them in worker processes started with a fresh interpreter, whose ``import triton`` sees
+   this process's alias only through TRITON_BACKEND=metal, and which return each kernel by
+   pickling its ``JITFunction`` (with upstream's unpicklable parts removed), which
+   triton_metal's does not support. While
    ``triton`` is triton_metal, Inductor's subprocess pool is therefore not used: Triton
    kernels compile in this process (in milliseconds each), the pool Inductor starts at import
    is shut down, and the reason is logged once (logger ``triton_metal._torch_hooks``, INFO).
    ``compile_threads`` keeps its meaning for Inductor's thread pool (C++ kernels).
 
 3. Inductor's benchmarking subprocess (``autotune_in_subproc=True``, for max-autotune) is a
-   fresh interpreter too: while ``triton`` is triton_metal it is refused with an error naming
-   the option (every template would fail there, and Inductor would end in NoValidChoicesError).
-   In-process benchmarking, the default, runs the templates on triton_metal.
+   fresh interpreter too, but it receives only source files and timings, so it works where
+   its ``import triton`` is triton_metal: with TRITON_BACKEND=metal in the environment (the
+   package's ``triton_metal_env.pth`` acts on it at start). Otherwise it is refused with an
+   error naming the option and the fix (every template would fail there, and Inductor would
+   end in NoValidChoicesError). In-process benchmarking, the default, always works.
 
 `install()` (run when triton_metal is imported) applies these to torch's modules once they
 are imported, now or later.
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import importlib.abc
 import logging
+import os
 import sys
 
 log = logging.getLogger(__name__)
@@ -187,8 +191,9 @@ def _in_process(module):
         _told = True
         log.info(
             "triton_metal: Inductor compiles Triton kernels in this process although compile_threads=%d: its "
-            "compile workers are fresh interpreters whose `import triton` would not be triton_metal, and "
-            "triton_metal's compiled kernels cannot be pickled back from them", module.get_compile_threads())  # fmt: skip
+            "compile workers are fresh interpreters (triton_metal there only with TRITON_BACKEND=metal) that "
+            "return each kernel by pickling its JITFunction, which triton_metal's does not support",
+            module.get_compile_threads())  # fmt: skip
     return True
 
 
@@ -212,18 +217,33 @@ def _patch_compile_workers(module):
         module.shutdown_compile_workers()  # started when the module was imported
 
 
+def fresh_interpreters_resolve_triton():
+    """Whether a new interpreter started with this environment resolves `import triton` to
+    triton_metal: TRITON_BACKEND=metal, and triton_metal's startup file (the package's
+    triton_metal_env.pth, or the hook of `triton-metal install-alias`) in site-packages."""
+    import site
+
+    from . import _alias
+
+    if _alias.wanted_by_environment() is not True:
+        return False
+    dirs = list(site.getsitepackages()) + [site.getusersitepackages(), _alias.site_packages()]
+    return _alias.hook_installed() or any(os.path.exists(os.path.join(d, "triton_metal_env.pth")) for d in dirs)
+
+
 def _patch_tuning_process(module):
     original = module.get_tuning_process_pool
     if getattr(original, "_triton_metal", False):
         return
 
     def get_tuning_process_pool():
-        if triton_is_triton_metal():
+        if triton_is_triton_metal() and not fresh_interpreters_resolve_triton():
             raise RuntimeError(
-                "torch._inductor.config.autotune_in_subproc=True is not supported with triton_metal: Inductor's "
-                "benchmarking subprocess is a fresh interpreter whose `import triton` is not triton_metal, so no "
-                "Triton template could be benchmarked there; set autotune_in_subproc = False (the default) to "
-                "benchmark in this process"
+                "torch._inductor.config.autotune_in_subproc=True needs TRITON_BACKEND=metal in the environment "
+                "with triton_metal: Inductor's benchmarking subprocess is a fresh interpreter, whose `import triton` "
+                "is triton_metal only then (through the triton_metal_env.pth the package installs), so no Triton "
+                "template could be benchmarked there; set TRITON_BACKEND=metal, or autotune_in_subproc = False (the "
+                "default) to benchmark in this process"
             )
         return original()
 
