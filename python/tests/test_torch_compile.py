@@ -399,6 +399,12 @@ def test_written_arguments(inductor):
     import sympy
 
     assert written_arguments(acc, {**args, "n": sympy.Symbol("s0"), "ATOMIC": False}) == ["z_ptr"]
+    # Heuristics run on the arguments given; where they cannot (a symbolic size), every
+    # tensor argument counts as written.
+    by_size = triton.heuristics({"ATOMIC": lambda a: a["n"] > 4})(acc)
+    assert written_arguments(by_size, {**args, "n": 8}) == ["y_ptr"]
+    assert written_arguments(by_size, {**args, "n": 3}) == ["z_ptr"]
+    assert written_arguments(by_size, {**args, "n": sympy.Symbol("s0")}) == ["x_ptr", "y_ptr", "z_ptr"]
     import torch._higher_order_ops.triton_kernel_wrap as tkw
 
     assert tkw.identify_mutated_tensors(acc, {**args, "ATOMIC": True}, {}) == ["y_ptr"]

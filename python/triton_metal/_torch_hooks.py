@@ -12,18 +12,19 @@
    unspecialised value) and the pointer parameters its ABI records as stored to or updated
    atomically are the mutated tensors, over every autotune config. A kernel that does not
    compile raises its CompilationError (it could not run either); where the kernel's
-   meta-parameters cannot be worked out (a heuristic that fails on stand-ins), every tensor
-   argument counts as mutated, which costs copies but never drops a write. Other kernels
+   meta-parameters cannot be worked out (``triton.heuristics`` on symbolic arguments or on
+   arguments it cannot read), every tensor argument counts as mutated, which costs copies
+   but never drops a write. Other kernels
    (a real Triton's) go to torch's own function unchanged.
 
 2. Where Inductor compiles Triton kernels. With ``compile_threads > 1`` Inductor compiles
    them in worker processes started with a fresh interpreter, whose ``import triton`` sees
    this process's alias only through TRITON_BACKEND=metal, and which return each kernel by
    pickling its ``JITFunction`` (with upstream's unpicklable parts removed), which
-   triton_metal's does not support. While
-   ``triton`` is triton_metal, Inductor's subprocess pool is therefore not used: Triton
-   kernels compile in this process (in milliseconds each), the pool Inductor starts at import
-   is shut down, and the reason is logged once (logger ``triton_metal._torch_hooks``, INFO).
+   triton_metal's does not support. While ``triton`` is triton_metal, Inductor's subprocess
+   pool is therefore not used: Triton kernels compile in this process (in milliseconds
+   each), the pool Inductor starts at import is shut down, and the reason is logged once
+   (logger ``triton_metal._torch_hooks``, INFO).
    ``compile_threads`` keeps its meaning for Inductor's thread pool (C++ kernels).
 
 3. Inductor's benchmarking subprocess (``autotune_in_subproc=True``, for max-autotune) is a
@@ -138,16 +139,22 @@ def written_arguments(kernel, kwargs):
     plain = {k: _plain_value(v) for k, v in kwargs.items() if k not in tensors}
     params = set(jit_fn.arg_names)
     written = set()
+    symbolic = any(plain[k] is not kwargs[k] for k in plain)
     for config in configs:
         args = {**plain, **config}
-        try:
-            for h in heuristics:
-                stand = {**args, **{k: _warmup_array(d) for k, d in tensors.items()}}
-                args.update(h._with_values((), stand))
-        except Exception as e:  # noqa: BLE001 - a heuristic that cannot run on stand-ins
-            log.warning("kernel '%s': heuristics failed on stand-in arguments (%s); every tensor argument "
-                        "counts as written", jit_fn.__name__, e)  # fmt: skip
-            return [k for k in jit_fn.arg_names if k in tensors]
+        if heuristics:
+            # A heuristic may read any argument: it runs on the arguments as given, and where
+            # one is symbolic or cannot be read, which meta-parameters (and so which writes)
+            # the launch has is unknown: every tensor argument counts as written.
+            try:
+                if symbolic:
+                    raise ValueError("symbolic arguments")
+                for h in heuristics:
+                    args.update(h._with_values((), {**kwargs, **config, **args}))
+            except Exception as e:  # noqa: BLE001 - any failure of user code means "unknown"
+                log.info("kernel '%s': its heuristics cannot be evaluated here (%s); every tensor argument counts "
+                         "as written", jit_fn.__name__, e)  # fmt: skip
+                return [k for k in jit_fn.arg_names if k in tensors]
         # Launch options and anything else that is no parameter are not the kernel's business.
         args = {k: v for k, v in args.items() if k in params}
         args.update(tensors)  # dtypes: _bind_for's stand-ins below
@@ -260,8 +267,13 @@ _PATCHES = {
 
 
 class _Loader(importlib.abc.Loader):
+    """The module's own loader (get_source and the rest delegate to it), patching after exec."""
+
     def __init__(self, loader, patch):
         self.loader, self.patch = loader, patch
+
+    def __getattr__(self, name):
+        return getattr(self.loader, name)
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
