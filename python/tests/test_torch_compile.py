@@ -262,6 +262,19 @@ def test_argmax_sort_cumsum_scatter(inductor):
 # ---------------------------------------------------------------- user kernels in a compiled function
 
 
+def _user_helper():
+    import triton_metal
+
+    @triton_metal.jit
+    def times(x, s):
+        return x * s
+
+    return times
+
+
+times = _user_helper()  # a module global: Inductor copies the kernels a user kernel calls from its globals
+
+
 def user_kernels():
     """Kernels as a user writes them, defined once the `inductor` fixture made `triton` ours."""
     import triton
@@ -277,7 +290,7 @@ def user_kernels():
     def scale_(x_ptr, n, s, BLOCK: tl.constexpr):
         offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
         m = offs < n
-        tl.store(x_ptr + offs, tl.load(x_ptr + offs, mask=m) * s, mask=m)
+        tl.store(x_ptr + offs, times(tl.load(x_ptr + offs, mask=m), s), mask=m)
 
     @triton.autotune(configs=[triton.Config({"BLOCK": 16}), triton.Config({"BLOCK": 64}, num_warps=2)], key=["n"])
     @triton.jit
@@ -319,7 +332,8 @@ def test_user_kernel_writing_an_out_argument(inductor):
 
 
 def test_user_kernel_in_place(inductor):
-    """An in-place kernel on an intermediate and on a graph input (which eager mutates too)."""
+    """An in-place kernel (calling another @triton.jit function) on an intermediate and on a
+    graph input (which eager mutates too)."""
     triton, _, scale_, _ = user_kernels()
     torch.manual_seed(0)
 
