@@ -267,3 +267,198 @@ def test_block_pointer_matmul_with_advance_in_the_loop():
     c = np.zeros((M, N), np.float32)
     block_ptr_matmul[(triton.cdiv(M, 32), triton.cdiv(N, 32))](a, b, c, M, N, K, BM=32, BN=32, BK=16)
     np.testing.assert_allclose(c, a @ b, rtol=1e-4, atol=1e-4)
+
+
+# ---- threadgroup-memory economy: K staged in chunks, results moved in row bands ----
+
+@triton.jit
+def dot_epilogue(X, Y, Z, W, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr, ADD: tl.constexpr,
+                 CHAIN: tl.constexpr, OUT: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    x = tl.load(X + rm[:, None] * K + rk[None, :])
+    y = tl.load(Y + rk[:, None] * N + rn[None, :])
+    z = tl.dot(x, y, out_dtype=OUT)
+    if ADD:
+        z += tl.load(Z + rm[:, None] * N + rn[None, :])
+    if CHAIN:
+        w = tl.load(W + rn[:, None] * N + rn[None, :])
+        z = tl.dot(z.to(w.dtype), w, out_dtype=OUT)
+    tl.store(Z + rm[:, None] * N + rn[None, :], z)
+
+
+def _ref_dot(x, y):
+    return x.astype(np.float64) @ y.astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int8"])
+@pytest.mark.parametrize("M,N,K,num_warps", [(128, 128, 64, 4), (64, 128, 128, 2), (128, 256, 32, 8), (32, 128, 64, 4)])
+def test_dot_larger_than_threadgroup_memory(dtype, M, N, K, num_warps):
+    """Tiles whose operands and result exceed 32 KiB when staged whole: K goes in chunks
+    into the same accumulators and the result comes back in row bands (exact for int8)."""
+    rng = np.random.default_rng(M + N + K)
+    if dtype == "int8":
+        x = rng.integers(-128, 128, (M, K)).astype(np.int8)
+        y = rng.integers(-128, 128, (K, N)).astype(np.int8)
+        z = rng.integers(-1000, 1000, (M, N)).astype(np.int32)
+        out = tl.int8  # upstream: integer dots give int32 whatever out_dtype says
+    else:
+        npd = {"float32": np.float32, "float16": np.float16}.get(dtype)
+        xf = (rng.standard_normal((M, K)) * 0.1).astype(np.float32)
+        yf = (rng.standard_normal((K, N)) * 0.1).astype(np.float32)
+        if dtype == "bfloat16":
+            import ml_dtypes
+            x, y = xf.astype(ml_dtypes.bfloat16), yf.astype(ml_dtypes.bfloat16)
+        else:
+            x, y = xf.astype(npd), yf.astype(npd)
+        z = rng.standard_normal((M, N)).astype(np.float32)
+        out = tl.float32
+    expect = _ref_dot(x, y) + z
+    k = dot_epilogue[(1,)](x, y, z, x, M=M, N=N, K=K, ADD=True, CHAIN=False, OUT=out, num_warps=num_warps)
+    assert k.threadgroup_memory_bytes <= 32 * 1024
+    if dtype == "float32" and M * K * 4 + K * N * 4 > 32 * 1024:
+        assert "tm_k0" in k.asm["msl"]  # K staged in chunks
+    if dtype == "int8":
+        np.testing.assert_array_equal(z, expect.astype(np.int32))
+    else:
+        tol = {"float32": 1e-4, "float16": 2e-3, "bfloat16": 2e-2}[dtype]
+        np.testing.assert_allclose(z, expect, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_chained_large_dots(dtype):
+    """dot -> dot with [64, 128] x [128, 128] tiles (upstream's chain-dot epilogue shape class)."""
+    M, N, K = 64, 128, 128
+    rng = np.random.default_rng(7)
+    npd = np.float16 if dtype == "float16" else np.float32
+    x = (rng.standard_normal((M, K)) * 0.1).astype(npd)
+    y = (rng.standard_normal((K, N)) * 0.1).astype(npd)
+    w = (rng.standard_normal((N, N)) * 0.1).astype(npd)
+    z = np.zeros((M, N), np.float32)
+    dot_epilogue[(1,)](x, y, z, w, M=M, N=N, K=K, ADD=False, CHAIN=True, OUT=tl.float32, num_warps=4)
+    expect = (_ref_dot(x, y).astype(npd).astype(np.float64)) @ w.astype(np.float64)
+    np.testing.assert_allclose(z, expect, rtol=1e-2, atol=1e-2)
+
+
+def test_matmul_large_tiles_k_tail_accumulates():
+    """acc += dot in a K loop with 128x128x64 tiles (chunked inside each step) and a K that
+    is not a multiple of BLOCK_K (masked tail)."""
+    rng = np.random.default_rng(11)
+    for M, N, K in [(200, 150, 100), (128, 128, 72)]:
+        a = rng.standard_normal((M, K)).astype(np.float16)
+        b = rng.standard_normal((K, N)).astype(np.float16)
+        c, k = matmul(a, b, np.float32, BM=128, BN=128, BK=64, num_warps=4)
+        # whole: 128x64 + 64x128 halves (32 KiB) + 128x128 floats (64 KiB) would not fit
+        assert k.threadgroup_memory_bytes <= 32 * 1024
+        assert "tm_r0" in k.asm["msl"]  # the result comes back in row bands
+        np.testing.assert_allclose(c, a.astype(np.float32) @ b.astype(np.float32), rtol=2e-3, atol=2e-3)
+
+
+def test_dot_refused_only_when_a_minimal_chunk_does_not_fit():
+    from triton_metal import OutOfResources  # noqa: F401  (exported name)
+
+    @triton.jit
+    def wide(a_ptr, c_ptr, N: tl.constexpr):
+        r = tl.arange(0, 16)
+        n = tl.arange(0, N)
+        a = tl.load(a_ptr + r[:, None] * 16 + r[None, :])
+        b = tl.load(a_ptr + r[:, None] * 0 + n[None, :] * 0)
+        tl.store(c_ptr + r[:, None] * N + n[None, :], tl.dot(a, b))
+
+    with pytest.raises(Exception, match="32 KiB"):
+        wide[(1,)](np.zeros((16, 16), np.float32), np.zeros((16, 2048), np.float32), N=2048)
+
+
+# ---- 3-D (batched) tl.dot and upstream's result types ----
+
+@triton.jit
+def dot3d(X, Y, Z, B: tl.constexpr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr, ACC: tl.constexpr):
+    rb = tl.arange(0, B)
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    x = tl.load(X + rb[:, None, None] * M * K + rm[None, :, None] * K + rk[None, None, :])
+    y = tl.load(Y + rb[:, None, None] * K * N + rk[None, :, None] * N + rn[None, None, :])
+    zp = Z + rb[:, None, None] * M * N + rm[None, :, None] * N + rn[None, None, :]
+    if ACC:
+        z = tl.dot(x, y, acc=tl.load(zp))
+    else:
+        z = tl.dot(x, y)
+    tl.store(zp, z)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "int8"])
+@pytest.mark.parametrize("B,M,N,K,acc", [(2, 16, 16, 16, False), (4, 32, 16, 64, True), (2, 64, 128, 64, True)])
+def test_dot_3d(dtype, B, M, N, K, acc):
+    rng = np.random.default_rng(B * M + K)
+    if dtype == "int8":
+        x = rng.integers(-128, 128, (B, M, K)).astype(np.int8)
+        y = rng.integers(-128, 128, (B, K, N)).astype(np.int8)
+        z = rng.integers(-100, 100, (B, M, N)).astype(np.int32)
+    else:
+        npd = np.float16 if dtype == "float16" else np.float32
+        x = (rng.standard_normal((B, M, K)) * 0.2).astype(npd)
+        y = (rng.standard_normal((B, K, N)) * 0.2).astype(npd)
+        z = rng.standard_normal((B, M, N)).astype(np.float32)
+    expect = np.matmul(x.astype(np.float64), y.astype(np.float64)) + (z if acc else 0)
+    dot3d[(1,)](x, y, z, B=B, M=M, N=N, K=K, ACC=acc, num_warps=4)
+    if dtype == "int8":
+        np.testing.assert_array_equal(z, expect.astype(np.int32))
+    else:
+        np.testing.assert_allclose(z, expect, rtol=2e-3, atol=2e-3)
+
+
+def test_dot_result_types_follow_upstream():
+    from triton_metal.compiler.errors import CompilationError
+
+    @triton.jit
+    def f32_f16(x_ptr, z_ptr):
+        r = tl.arange(0, 16)
+        x = tl.load(x_ptr + r[:, None] * 16 + r[None, :])
+        z = tl.dot(x, x, out_dtype=tl.float16)  # float32 operands: float32 result
+        tl.static_assert(z.dtype == tl.float32)
+        tl.store(z_ptr + r[:, None] * 16 + r[None, :], z)
+
+    x = np.random.default_rng(0).standard_normal((16, 16)).astype(np.float32)
+    z = np.zeros((16, 16), np.float32)
+    f32_f16[(1,)](x, z)
+    np.testing.assert_allclose(z, x @ x, rtol=1e-4, atol=1e-4)
+
+    @triton.jit
+    def bf16_out(x_ptr, z_ptr):
+        r = tl.arange(0, 16)
+        x = tl.load(x_ptr + r[:, None] * 16 + r[None, :])
+        tl.store(z_ptr + r[:, None] * 16 + r[None, :], tl.dot(x, x, out_dtype=tl.bfloat16))
+
+    with pytest.raises(CompilationError, match="out_dtype=bfloat16 is unsupported"):
+        bf16_out[(1,)](x, z)
+
+
+def _k_loop_body(msl):
+    """The text of the kernel's first `for` loop over a runtime bound (its K loop)."""
+    import re
+    m = re.search(r"\n\s*for \(int v\d+ = ", msl)
+    depth, i = 0, msl.index("{", m.end())
+    start = i
+    while True:
+        depth += msl[i] == "{"
+        depth -= msl[i] == "}"
+        if depth == 0:
+            return msl[start:i]
+        i += 1
+
+
+def test_k_loop_dot_is_double_buffered_with_one_barrier_per_step():
+    """A dot in a K loop alternates between two staging buffers of its own: one barrier
+    per K step (the one after staging), and the numbers stay right."""
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((100, 90)).astype(np.float16)
+    b = rng.standard_normal((90, 70)).astype(np.float16)
+    c, k = matmul(a, b, np.float32, BM=64, BN=64, BK=32, num_warps=4)
+    np.testing.assert_allclose(c, a.astype(np.float32) @ b.astype(np.float32), rtol=2e-3, atol=2e-3)
+    body = _k_loop_body(k.asm["msl"])
+    assert body.count("threadgroup_barrier(") == 1
+    assert "TM_DBUF_BASE" in k.asm["msl"]
+    # 16 KiB for the result's way back to registers, then 2 x 8 KiB of half operands
+    assert k.threadgroup_memory_bytes == 16384 + 2 * 8192

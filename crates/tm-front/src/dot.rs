@@ -15,16 +15,18 @@ impl Lowerer<'_> {
         let (bv, br) = b[1].clone().expect("required");
         let (a, bb) = (self.tensor(&av, ar)?, self.tensor(&bv, br)?);
         let (at, bt) = (self.f.ty(a).clone(), self.f.ty(bb).clone());
-        if at.rank() != 2 || bt.rank() != 2 {
-            return Err(self.err(range, format!("tl.dot needs two 2-D blocks, got {} and {} (batched 3-D dot is not supported yet)", tm_ir::describe_type(&at), tm_ir::describe_type(&bt))));
+        let rank = at.rank();
+        if !(rank == 2 || rank == 3) || bt.rank() != rank {
+            return Err(self.err(range, format!("tl.dot needs two 2-D blocks or two 3-D (batched) blocks, got {} and {}", tm_ir::describe_type(&at), tm_ir::describe_type(&bt))));
         }
-        let (m, k, k2, n) = (at.shape[0], at.shape[1], bt.shape[0], bt.shape[1]);
-        if k != k2 {
-            return Err(self.err(range, format!("tl.dot shapes do not match: [{m}, {k}] x [{k2}, {n}]")));
+        let (m, k, k2, n) = (at.shape[rank - 2], at.shape[rank - 1], bt.shape[rank - 2], bt.shape[rank - 1]);
+        if k != k2 || (rank == 3 && at.shape[0] != bt.shape[0]) {
+            return Err(self.err(range, format!("tl.dot shapes do not match: {:?} x {:?}", at.shape, bt.shape)));
         }
         if m < 16 || n < 16 || k < 16 {
             return Err(self.err(range, format!("tl.dot needs M, N and K of at least 16, got M={m}, N={n}, K={k}")));
         }
+        let out_shape: Vec<u32> = if rank == 3 { vec![at.shape[0], m, n] } else { vec![m, n] };
         let (Some(da), Some(db)) = (at.dtype(), bt.dtype()) else {
             return Err(self.err(range, "tl.dot of pointers"));
         };
@@ -41,28 +43,32 @@ impl Lowerer<'_> {
             Some((Val::Const(ConstValue::None), _)) | None => None,
             Some((_, r)) => return Err(self.err(*r, "out_dtype must be a tl dtype")),
         };
+        // Triton's result types: integer operands always give int32 (out_dtype is not
+        // consulted); float32 and bfloat16 operands give float32; float16 operands
+        // give out_dtype (float32 or float16); out_dtype=bfloat16 is an error.
+        if requested == Some(DType::BF16) {
+            return Err(self.err(range, "out_dtype=bfloat16 is unsupported. Please use out_dtype=float32/float16 and cast with `.to(tl.bfloat16)`"));
+        }
         let out = match da {
-            DType::F16 | DType::BF16 | DType::F32 => match requested {
+            DType::F32 | DType::BF16 => DType::F32,
+            DType::F16 => match requested {
                 None | Some(DType::F32) => DType::F32,
-                Some(DType::F16) if da == DType::F16 => DType::F16,
+                Some(DType::F16) => DType::F16,
                 Some(o) => return Err(self.err(range, format!("tl.dot of {} cannot produce {}", da.language_name(), o.language_name()))),
             },
-            DType::I8 | DType::U8 => match requested {
-                None | Some(DType::F32) | Some(DType::I32) => DType::I32,
-                Some(o) => return Err(self.err(range, format!("tl.dot of {} produces int32, not {}", da.language_name(), o.language_name()))),
-            },
+            DType::I8 | DType::U8 => DType::I32,
             other => return Err(self.err(ar, format!("tl.dot supports float16, bfloat16, float32 and int8 operands, not {}", other.language_name()))),
         };
         let acc = match &b[2] {
             None | Some((Val::Const(ConstValue::None), _)) => {
                 let z = self.const_scalar(out, &ConstValue::Int(0), range)?;
-                self.broadcast_to(z, &[m, n], range)?
+                self.broadcast_to(z, &out_shape, range)?
             }
             Some((cv, cr)) => {
                 let c = self.tensor(cv, *cr)?;
                 let ct = self.f.ty(c).clone();
-                if ct.shape != [m, n] {
-                    return Err(self.err(*cr, format!("tl.dot acc must have shape [{m}, {n}], got {:?}", ct.shape)));
+                if ct.shape != out_shape {
+                    return Err(self.err(*cr, format!("tl.dot acc must have shape {out_shape:?}, got {:?}", ct.shape)));
                 }
                 match ct.dtype() {
                     Some(d) if d == out || (requested.is_none() && d.is_float() && out.is_float()) => c,

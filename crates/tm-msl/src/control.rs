@@ -77,7 +77,7 @@ impl Emitter<'_> {
                 let shape = self.f.ty(res).shape.clone();
                 let plan = self.mma_plan(shape[0], shape[1]);
                 let name = format!("v{}_acc", res.0);
-                self.frags_from_value(&name, &plan, op.operands[3 + i], shape[0], shape[1])?;
+                self.frags_from_value(&name, &plan, op.operands[3 + i], shape[0], shape[1], op.loc)?;
                 self.fragments.insert(res, name.clone());
                 self.fragments.insert(op.regions[0].args[1 + i], name);
                 continue;

@@ -65,6 +65,22 @@ pub(crate) struct Emitter<'a> {
     pub staging_piece: Option<u64>,
     /// The loops being emitted, innermost last (see `order.rs`).
     pub active_loops: Vec<std::rc::Rc<crate::order::LoopScope>>,
+    /// Double-buffered dot staging (see `dot.rs`): which dots (numbered in emission
+    /// order) may have it (`None`: all), each candidate's (single, double) bytes,
+    /// the double buffers' total, and the dots emitted so far.
+    pub dbuf_allow: Option<std::collections::HashSet<u32>>,
+    pub dbuf_candidates: Vec<(u32, u32, u32)>,
+    pub dbuf_bytes: u32,
+    pub dot_seq: u32,
+    /// Declarations at the top of the kernel body (state that lives across loops).
+    pub prologue: Vec<String>,
+}
+
+/// The outcome of one lowering pass: the kernel, or the double-buffered dots that
+/// did not fit next to the kernel's other threadgroup memory (`other` bytes).
+enum Pass {
+    Done(MslKernel),
+    Over { other: u32, candidates: Vec<(u32, u32, u32)> },
 }
 
 pub(crate) type R<T> = Result<T, MslError>;
@@ -95,6 +111,43 @@ pub(crate) fn const_decl(decl: &str) -> String {
 
 /// Lowers a kernel to MSL and its launch ABI.
 pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
+    // First with every dot in a loop double-buffered; if their buffers do not fit next to
+    // the rest, again with those that fit (in emission order), and last with none.
+    let (other, candidates) = match lower_pass(f, opts, None)? {
+        Pass::Done(k) => return Ok(k),
+        Pass::Over { other, candidates } => (other, candidates),
+    };
+    // The most dots double-buffered (then the fewest bytes) such that their buffers fit
+    // above the rest: the other uses, and the single buffers of the dots left out.
+    let mut best: Option<(usize, u32, u32)> = None;
+    if candidates.len() <= 12 {
+        for set in 1u32..(1 << candidates.len()) {
+            let chosen = |i: usize| set & (1 << i) != 0;
+            let rest = candidates.iter().enumerate().filter(|&(i, _)| !chosen(i)).map(|(_, c)| c.1).max().unwrap_or(0);
+            let double: u32 = candidates.iter().enumerate().filter(|&(i, _)| chosen(i)).map(|(_, c)| c.2).sum();
+            let total = other.max(rest).next_multiple_of(16) + double;
+            let count = set.count_ones() as usize;
+            if total <= MAX_THREADGROUP_BYTES && best.is_none_or(|(bc, bt, _)| count > bc || (count == bc && total < bt)) {
+                best = Some((count, total, set));
+            }
+        }
+    }
+    let allow: std::collections::HashSet<u32> = match best {
+        Some((_, _, set)) => candidates.iter().enumerate().filter(|&(i, _)| set & (1 << i) != 0).map(|(_, c)| c.0).collect(),
+        None => Default::default(),
+    };
+    if !allow.is_empty() {
+        if let Pass::Done(k) = lower_pass(f, opts, Some(allow))? {
+            return Ok(k);
+        }
+    }
+    match lower_pass(f, opts, Some(Default::default()))? {
+        Pass::Done(k) => Ok(k),
+        Pass::Over { .. } => unreachable!("no double buffers requested"),
+    }
+}
+
+fn lower_pass(f: &Func, opts: &MslOptions, dbuf_allow: Option<std::collections::HashSet<u32>>) -> R<Pass> {
     let threads = opts.num_warps * SIMD_WIDTH;
     if opts.num_warps == 0 || !opts.num_warps.is_power_of_two() || threads > MAX_THREADS_PER_THREADGROUP {
         return Err(MslError::Resources(format!(
@@ -146,6 +199,11 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         pending: vec![],
         active_loops: vec![],
         staging_piece: None,
+        dbuf_allow,
+        dbuf_candidates: vec![],
+        dbuf_bytes: 0,
+        dot_seq: 0,
+        prologue: vec![],
     };
     em.assign_prefs();
 
@@ -182,6 +240,15 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
             threads,
             MAX_THREAD_PRIVATE_BYTES / 1024
         )));
+    }
+    if em.dbuf_bytes > 0 {
+        // Double buffers sit above everything else (which all starts at offset 0).
+        let base = em.smem_bytes.next_multiple_of(16);
+        if base + em.dbuf_bytes > MAX_THREADGROUP_BYTES {
+            return Ok(Pass::Over { other: em.smem_bytes, candidates: em.dbuf_candidates });
+        }
+        em.prologue.insert(0, format!("#define TM_DBUF_BASE {base}u"));
+        em.smem_bytes = base + em.dbuf_bytes;
     }
     if em.smem_bytes > MAX_THREADGROUP_BYTES {
         return Err(MslError::Resources(format!(
@@ -233,6 +300,9 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
         let own = l.owner_expr(&thr).unwrap_or_else(|| "true".into());
         let _ = writeln!(out, "    const bool L{i}_own = {own};");
     }
+    for p in &em.prologue {
+        let _ = writeln!(out, "    {p}");
+    }
     out.push_str(&em.body);
     out.push_str("}\n");
 
@@ -245,7 +315,7 @@ pub fn lower(f: &Func, opts: &MslOptions) -> R<MslKernel> {
             l.shape(), l.eshape, fam.size_per_thread, fam.threads_per_warp, fam.warps_per_cta, fam.order, l.regs()
         );
     }
-    Ok(MslKernel { source: out, abi, arg_slots, layouts })
+    Ok(Pass::Done(MslKernel { source: out, abi, arg_slots, layouts }))
 }
 
 /// Helpers every kernel may use: integer division and remainder that neither
