@@ -96,7 +96,7 @@ def test_all_submodules_resolve():
     assert r.stdout.split() == [n.replace("triton", "triton_metal", 1) for n in SUBMODULES]
 
 
-INSTALLED_PTH = os.path.join(os.path.dirname(os.path.dirname(triton_metal.__file__)), "triton_metal.data", "purelib", "triton_metal_env.pth")
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(triton_metal.__file__)), "triton_metal.data", "purelib")
 
 
 def _installed_env_pth():
@@ -117,14 +117,16 @@ def test_wheel_installs_the_env_startup_line():
     when the variable asks for it."""
     pth = _installed_env_pth()
     assert pth is not None, "triton_metal_env.pth is not in site-packages: was the package installed by pip/maturin?"
-    with open(pth) as f, open(INSTALLED_PTH) as g:
-        assert f.read() == g.read()
+    for name in ("triton_metal_env.pth", "_triton_metal_env.py"):
+        with open(os.path.join(os.path.dirname(pth), name)) as f, open(os.path.join(SHIPPED, name)) as g:
+            assert f.read() == g.read(), name
     # Before start, no import of triton_metal by the program: `import triton` is triton_metal,
     # even where torch installed upstream Triton beside it.
     r = py("import triton, triton.language as tl; print(triton.__name__, tl.__name__)", {"TRITON_BACKEND": "metal"})
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["triton_metal", "triton_metal.language"]
-    # Without the variable the line does nothing: triton_metal is not even imported.
+    assert "Error processing" not in r.stderr, r.stderr
+    # Without the variable the hook does nothing: triton_metal is not even imported.
     r = py("import sys; print('triton_metal' in sys.modules)")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "False"

@@ -140,33 +140,32 @@ def install_alias(mode="always"):
 
 # ------------------------------------------------------------------ the startup hook
 
-# The module the .pth file imports at interpreter start. It must be cheap (no triton_metal
-# import) and self-contained: it puts a finder first on sys.meta_path that defers to
-# triton_metal._alias only when `triton` itself is imported.
-_HOOK_SOURCE = '''"""Written by `triton-metal install-alias` (triton_metal); removed by `uninstall-alias`.
-Makes `import triton` resolve to triton_metal when TRITON_BACKEND=metal, or when no real
-Triton is installed (TRITON_BACKEND set to another backend turns it off)."""
-import sys
+# The startup hook's source is one file, shipped in the wheel as site-packages/_triton_metal_env.py
+# (python/triton_metal.data/purelib/ in a checkout) and imported at every interpreter start by
+# triton_metal_env.pth: it acts only when TRITON_BACKEND=metal. `install-alias` writes a copy of
+# it with MODE = "opt-in" under another name. It must stay cheap: no triton_metal import until
+# `import triton` happens.
+ENV_HOOK_MODULE = "_triton_metal_env"
 
 
-class TritonAlias:
-    mode = "opt-in"
+def _env_hook_source():
+    import importlib.util
 
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != "triton":
-            return None
-        try:
-            from triton_metal import _alias
-        except ImportError:
-            return None
-        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
-        _alias.install_alias(self.mode)
-        return _alias._installed()[0].find_spec(fullname, path, target)
+    spec = importlib.util.find_spec(ENV_HOOK_MODULE)
+    candidates = [spec.origin] if spec is not None and spec.origin else []
+    candidates.append(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                   "triton_metal.data", "purelib", ENV_HOOK_MODULE + ".py"))
+    for path in candidates:
+        if os.path.isfile(path):
+            with open(path) as f:
+                return f.read()
+    raise FileNotFoundError(f"triton_metal's startup hook {ENV_HOOK_MODULE}.py is not installed (reinstall triton-metal-rs)")
 
 
-if not any(type(f).__name__ == "TritonAlias" for f in sys.meta_path):
-    sys.meta_path.insert(0, TritonAlias())
-'''
+def _hook_source(mode="opt-in"):
+    src = _env_hook_source()
+    assert 'MODE = "env"' in src
+    return src.replace('MODE = "env"', f'MODE = "{mode}"', 1)
 
 
 def site_packages():
@@ -183,7 +182,7 @@ def install_hook(where=None):
     """Writes the startup hook into site-packages; returns the files written."""
     pth, module = hook_paths(where)
     with open(module, "w") as f:
-        f.write(_HOOK_SOURCE)
+        f.write(_hook_source("opt-in"))
     with open(pth, "w") as f:
         f.write(f"import {HOOK_MODULE}\n")
     return [pth, module]
