@@ -462,3 +462,17 @@ def test_k_loop_dot_is_double_buffered_with_one_barrier_per_step():
     assert "TM_DBUF_BASE" in k.asm["msl"]
     # 16 KiB for the result's way back to registers, then 2 x 8 KiB of half operands
     assert k.threadgroup_memory_bytes == 16384 + 2 * 8192
+
+
+def test_dot_accumulating_a_loaded_block_stored_back_needs_no_device_barrier():
+    """z = dot(x, y) + load(Z); store(Z, z): the loaded block is staged whole as the dot's
+    accumulator before a threadgroup barrier, so every thread's load of Z has completed and
+    the store needs no device-memory barrier (program order kept, numbers right)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 16)).astype(np.float16)
+    y = rng.standard_normal((16, 32)).astype(np.float16)
+    z = rng.standard_normal((32, 32)).astype(np.float32)
+    expect = x.astype(np.float32) @ y.astype(np.float32) + z
+    k = dot_epilogue[(1,)](x, y, z, x, M=32, N=32, K=16, ADD=True, CHAIN=False, OUT=tl.float32)
+    np.testing.assert_allclose(z, expect, rtol=1e-3, atol=1e-3)
+    assert "mem_flags::mem_device" not in k.asm["msl"]

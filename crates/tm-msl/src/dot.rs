@@ -105,6 +105,23 @@ impl Emitter<'_> {
         self.line(format!("for (uint r = 0; r < {regs}u; ++r) {{ {decl} {cond}{name}[r] = ({out_t})(((threadgroup {src_t}*)tm_smem)[{idx}]); }}"));
     }
 
+    /// After the barrier that follows staging `values` whole (each element written by
+    /// its one owner): the device loads they were computed from have completed in
+    /// every thread (see `order.rs`), so later stores need no barrier against them.
+    fn retire_staged(&mut self, values: &[ValueId]) {
+        let whole: Vec<ValueId> = values
+            .iter()
+            .copied()
+            .filter(|&v| match self.repr(v) {
+                Repr::Array { layout, .. } => !self.layouts[*layout].dims().iter().any(|d| d.wraps),
+                _ => false,
+            })
+            .collect();
+        if !whole.is_empty() {
+            self.retire_loads_feeding(&whole);
+        }
+    }
+
     /// A barrier before threadgroup memory is written again (earlier readers done).
     fn smem_barrier(&mut self) {
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
@@ -279,6 +296,9 @@ impl Emitter<'_> {
                 win.extend([Win::span(&r0, rc, m), Win::all(n)]);
                 self.stage(v, "0u", "float", &win);
                 self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+                if rc == m && bvar.is_none() {
+                    self.retire_staged(&[v]);
+                }
                 self.frags_load(name, plan, &r0, n, rc);
                 self.close_chunks(m, rc);
             }
@@ -365,6 +385,10 @@ impl Emitter<'_> {
         self.stage(a, &base, at, &wa);
         self.stage(b, &format!("{base} + {b_off}u"), bt, &wb);
         self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+        if kc == k && bvar.is_none() {
+            let staged: Vec<ValueId> = [a, b].into_iter().chain(acc_in).collect();
+            self.retire_staged(&staged);
+        }
         if acc_in.is_some() {
             self.frags_load(c, plan, "0u", n, m);
         }
