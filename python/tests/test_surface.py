@@ -89,8 +89,9 @@ def test_dtype_names_and_repr():
     assert tl.dtype.SINT_TYPES == ["int8", "int16", "int32", "int64"]
     assert "int1" in tl.dtype.UINT_TYPES
     assert [tl.dtype(n) for n in tl.dtype.STANDARD_FP_TYPES] == [tl.float16, tl.bfloat16, tl.float32, tl.float64]
-    with pytest.raises(TypeError, match="fp8e4nv"):
-        tl.dtype("fp8e4nv")
+    assert tl.dtype("fp8e4nv") is tl.float8e4nv and repr(tl.float8e5) == "triton.language.float8e5"
+    with pytest.raises(TypeError, match="fp4"):
+        tl.dtype("fp4")
 
 
 def test_dtype_predicates_and_widths():

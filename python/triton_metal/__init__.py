@@ -10,7 +10,7 @@ from ._core import __version__
 from . import language
 from .compiler.errors import CompilationError, OutOfResources, TritonError
 from . import errors
-from .runtime.jit import JITFunction, jit
+from .runtime.jit import JITFunction, TensorWrapper, jit, reinterpret
 from .runtime.autotuner import Config, autotune, heuristics
 from .runtime.batch import batch
 from .runtime._allocation import set_allocator
@@ -53,6 +53,8 @@ __all__ = [
     "CompilationError",
     "OutOfResources",
     "TritonError",
+    "reinterpret",
+    "TensorWrapper",
 ]
 
 

@@ -121,6 +121,8 @@ pub fn msl_type_name(d: DType) -> Option<&'static str> {
         DType::BF16 => "bfloat",
         DType::F32 => "float",
         DType::F64 => return None,
+        // float8 values are their 8-bit codes; conversions are software (tm-msl).
+        DType::F8E4NV | DType::F8E5 | DType::F8E4B15 | DType::F8E4B8 | DType::F8E5B16 => "uchar",
     })
 }
 

@@ -228,6 +228,28 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
+    /// `fp_downcast_rounding`: conversions round to nearest even ("rtne", upstream's default);
+    /// "rtz" on a narrowing float conversion is refused rather than rounded differently.
+    fn check_downcast_rounding(&self, fname: &str, a: &Option<(Val, TextRange)>, x: tm_ir::ValueId, d: DType) -> R<()> {
+        let Some(a) = a else { return Ok(()) };
+        match self.const_arg(fname, "fp_downcast_rounding", a)? {
+            ConstValue::None => Ok(()),
+            ConstValue::Str(m) if m == "rtne" => Ok(()),
+            ConstValue::Str(m) if m == "rtz" => match self.f.ty(x).dtype() {
+                Some(s) if s.is_float() && d.is_float() && d.bits() < s.bits() => Err(self.err(
+                    a.1,
+                    format!(
+                        "fp_downcast_rounding='rtz' ({} to {}) is not supported on Metal: float conversions round to nearest even",
+                        s.language_name(),
+                        d.language_name()
+                    ),
+                )),
+                _ => Ok(()),
+            },
+            other => Err(self.err(a.1, format!("fp_downcast_rounding must be 'rtne' or 'rtz', got {other}"))),
+        }
+    }
+
     pub(crate) fn const_arg(&self, fname: &str, pname: &str, a: &(Val, TextRange)) -> R<ConstValue> {
         match &a.0 {
             Val::Const(c) => Ok(c.clone()),
@@ -284,6 +306,7 @@ impl Lowerer<'_> {
                     return t(self.bitcast(x, Elem::Ptr(p), range)?);
                 }
                 let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;
+                self.check_downcast_rounding("to", &b[1], x, d)?;
                 if bitcast {
                     t(self.bitcast(x, Elem::Scalar(d), range)?)
                 } else {
@@ -548,6 +571,12 @@ impl Lowerer<'_> {
                 let x = self.tensor(&x, r)?;
                 match self.f.ty(x).dtype() {
                     Some(d) if d.is_bool() || d.is_unsigned_int() => t(x),
+                    Some(d) if d.is_fp8() => {
+                        // float8 is storage: |x| in float32, exact, and back.
+                        let wide = self.cast(x, DType::F32, r)?;
+                        let a = self.emit1(OpKind::Math(MathFn::Abs), vec![wide], self.f.ty(wide).clone());
+                        t(self.cast(a, d, r)?)
+                    }
                     Some(_) => t(self.emit1(OpKind::Math(MathFn::Abs), vec![x], self.f.ty(x).clone())),
                     None => Err(self.err(r, "abs() of a pointer")),
                 }
@@ -713,6 +742,7 @@ impl Lowerer<'_> {
                     return t(self.bitcast(x, Elem::Ptr(p), range)?);
                 }
                 let d = self.dtype_arg(name, "dtype", b[1].as_ref().expect("required"))?;
+                self.check_downcast_rounding(name, &b[2], x, d)?;
                 if bitcast {
                     t(self.bitcast(x, Elem::Scalar(d), range)?)
                 } else {

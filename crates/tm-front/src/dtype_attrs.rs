@@ -37,6 +37,8 @@ pub fn scalar_attr(d: DType, attr: &str) -> Option<DTypeAttr> {
         "primitive_bitwidth" => int(d.bits()),
         "itemsize" => int(d.bits() / 8),
         "int_bitwidth" if d.is_int() => int(d.bits()),
+        "fp_mantissa_width" if d.is_fp8() => int(d.fp8_format().map_or(0, |f| f.1)),
+        "exponent_bias" if d.is_fp8() => V(ConstValue::Int(d.fp8_format().map_or(0, |f| f.2) as i128)),
         "fp_mantissa_width" if d.is_float() => int(match d {
             DType::F16 => 10,
             DType::BF16 => 7,
@@ -48,7 +50,14 @@ pub fn scalar_attr(d: DType, attr: &str) -> Option<DTypeAttr> {
             DType::BF16 | DType::F32 => 127,
             _ => 1023,
         }),
-        "is_floating" | "is_standard_floating" => P(d.is_float()),
+        "is_floating" => P(d.is_float()),
+        "is_standard_floating" => P(d.is_float() && !d.is_fp8()),
+        "is_fp8" => P(d.is_fp8()),
+        "is_fp8e4nv" => P(d == DType::F8E4NV),
+        "is_fp8e4b8" => P(d == DType::F8E4B8),
+        "is_fp8e4b15" => P(d == DType::F8E4B15),
+        "is_fp8e5" => P(d == DType::F8E5),
+        "is_fp8e5b16" => P(d == DType::F8E5B16),
         "is_int" => P(d.is_int()),
         "is_int_signed" => P(d.is_signed_int()),
         "is_int_unsigned" => P(is_unsigned(d)),
@@ -65,8 +74,7 @@ pub fn scalar_attr(d: DType, attr: &str) -> Option<DTypeAttr> {
         "is_uint16" => P(d == DType::U16),
         "is_uint32" => P(d == DType::U32),
         "is_uint64" => P(d == DType::U64),
-        "is_fp8" | "is_fp8e4nv" | "is_fp8e4b8" | "is_fp8e4b15" | "is_fp8e5" | "is_fp8e5b16" | "is_void" | "is_block"
-        | "is_ptr" | "is_const" => P(false),
+        "is_void" | "is_block" | "is_ptr" | "is_const" => P(false),
         _ => return None,
     })
 }

@@ -90,6 +90,12 @@ pub fn computation_type(a: DType, a_weak: bool, b: DType, b_weak: bool, div_or_m
     if a == DType::BF16 || b == DType::BF16 {
         return Ok(if div_or_mod || a != b { DType::F32 } else { DType::BF16 });
     }
+    if a.is_fp8() && b.is_fp8() {
+        return Ok(if a == b { a } else { DType::F16 });
+    }
+    if a.is_fp8() || b.is_fp8() {
+        return Err(format!("unexpected type {} and {}", a.triton_name(), b.triton_name()));
+    }
     if div_or_mod && a.is_unsigned_int() != b.is_unsigned_int() && !a.is_bool() && !b.is_bool() {
         return Err(format!(
             "Cannot use /, // or % with {} and {} because they have different signedness; cast them to the same signedness",

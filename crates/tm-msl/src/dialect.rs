@@ -93,6 +93,14 @@ pub fn unsigned_of(d: DType) -> DType {
 /// A literal of type `d`, valid both in MSL and in C++.
 pub fn literal(c: Const, d: DType) -> String {
     let t = msl_type_name(d).unwrap_or("float");
+    if d.is_fp8() {
+        // The float8 code, encoded here by the rule the kernel's conversions use.
+        let v = match c {
+            Const::Int(i) => i as f64,
+            Const::Float(x) => x,
+        };
+        return format!("(uchar)0x{:02x}u", d.fp8_encode(v).unwrap_or(0));
+    }
     match c {
         Const::Int(i) if d.is_bool() => (if i != 0 { "true" } else { "false" }).to_string(),
         Const::Int(i) if d == DType::I32 && i > i32::MIN as i64 => i.to_string(),

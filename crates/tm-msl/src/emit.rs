@@ -278,6 +278,10 @@ fn lower_pass(f: &Func, opts: &MslOptions, dbuf_allow: Option<std::collections::
     let _ = writeln!(out, "// triton_metal: kernel {name}, num_warps={}", opts.num_warps);
     out.push_str("#include <metal_stdlib>\nusing namespace metal;\n\n");
     out.push_str(PRELUDE);
+    if f.values.iter().any(|v| matches!(v.ty.elem, Elem::Scalar(d) | Elem::Ptr(d) if d.is_fp8())) {
+        out.push_str(crate::fp8::FP8_PRELUDE);
+        out.push('\n');
+    }
     if f.ops.iter().any(|o| matches!(o.kind, OpKind::AtomicRmw { .. } | OpKind::AtomicCas)) {
         out.push_str(crate::atomics::ATOMIC_PRELUDE);
         out.push('\n');
@@ -486,6 +490,7 @@ impl<'a> Emitter<'a> {
     }
 
     fn op(&mut self, op: &Op) -> R<()> {
+        self.check_fp8_use(op)?;
         match &op.kind {
             OpKind::Return => Ok(()),
             OpKind::For => self.for_op(op),
@@ -511,6 +516,50 @@ impl<'a> Emitter<'a> {
                 Ok(())
             }
         }
+    }
+
+    /// float8 values are 8-bit codes: only ops that move them (loads, stores, shape ops,
+    /// selects, control flow) and conversions (which decode and encode them exactly) may
+    /// touch them; anything that would compute on the codes is refused.
+    fn check_fp8_use(&self, op: &Op) -> R<()> {
+        let fp8 = op.operands.iter().chain(&op.results).find_map(|&v| match self.f.ty(v).elem {
+            Elem::Scalar(d) if d.is_fp8() => Some(d),
+            _ => None,
+        });
+        let Some(d) = fp8 else { return Ok(()) };
+        let moves_only = matches!(
+            op.kind,
+            OpKind::Constant(_)
+                | OpKind::Splat
+                | OpKind::Broadcast
+                | OpKind::ExpandDims(_)
+                | OpKind::Cast(_)
+                | OpKind::Select
+                | OpKind::Hint { .. }
+                | OpKind::Load { .. }
+                | OpKind::Store { .. }
+                | OpKind::Trans(_)
+                | OpKind::Reshape
+                | OpKind::Join
+                | OpKind::Split
+                | OpKind::Cat
+                | OpKind::Flip
+                | OpKind::For
+                | OpKind::If
+                | OpKind::While
+                | OpKind::Yield
+                | OpKind::Return
+        );
+        if moves_only {
+            return Ok(());
+        }
+        Err(unsupported(
+            format!(
+                "this operation on {} values (Metal has no float8 arithmetic: float8 types are storage, converted exactly in software; convert with .to(tl.float16) or .to(tl.float32) first)",
+                d.language_name()
+            ),
+            op.loc,
+        ))
     }
 
     /// Emits a single-result op producing its value in layout `l` (None for
@@ -599,6 +648,22 @@ impl<'a> Emitter<'a> {
                 let from = f.ty(op.operands[0]).elem;
                 let decl = elem_decl(to, loc)?;
                 let expr: Box<dyn Fn(&[String]) -> String> = match (kind, from, to) {
+                    // float8 codes: decoded to float and encoded from float, exactly (FP8_PRELUDE).
+                    (CastKind::Convert, Elem::Scalar(fd), Elem::Scalar(td)) if fd.is_fp8() || td.is_fp8() => {
+                        let decl = decl.clone();
+                        Box::new(move |a: &[String]| {
+                            let x = if fd.is_fp8() { format!("tm_{}_to_f32({})", fd.triton_name(), a[0]) } else { format!("(float)({})", a[0]) };
+                            if td.is_fp8() {
+                                format!("tm_f32_to_{}({x})", td.triton_name())
+                            } else if td == DType::I1 {
+                                format!("({x} != 0.0f)")
+                            } else if td.is_int() {
+                                format!("tm_f2{}({x})", crate::dialect::int_suffix(td))
+                            } else {
+                                format!("({decl})({x})")
+                            }
+                        })
+                    }
                     (CastKind::Convert, _, Elem::Scalar(DType::I1)) => Box::new(|a: &[String]| format!("({} != 0)", a[0])),
                     (CastKind::Convert, Elem::Scalar(fd), Elem::Scalar(td)) if fd.is_float() && td.is_int() => {
                         let suffix = crate::dialect::int_suffix(td);

@@ -18,6 +18,7 @@ mod debug;
 mod dot;
 mod emit;
 mod exprs;
+mod fp8;
 mod memory;
 mod order;
 mod prefs;

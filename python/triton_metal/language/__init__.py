@@ -27,6 +27,11 @@ from .core import (
     bfloat16,
     float32,
     float64,
+    float8e4nv,
+    float8e5,
+    float8e4b15,
+    float8e4b8,
+    float8e5b16,
 )
 from .core import _device_only_functions
 
@@ -57,4 +62,9 @@ __all__ = [
     "bfloat16",
     "float32",
     "float64",
+    "float8e4nv",
+    "float8e5",
+    "float8e4b15",
+    "float8e4b8",
+    "float8e5b16",
 ] + sorted(_DEVICE_ONLY)

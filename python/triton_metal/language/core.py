@@ -39,6 +39,12 @@ class dtype:
         "bf16": ("bfloat16", "bf16", 7, 127),
         "fp32": ("float32", "fp32", 23, 127),
         "fp64": ("float64", "fp64", 52, 1023),
+        # float8 storage types (8-bit codes, converted exactly in software; no arithmetic)
+        "fp8e4nv": ("float8e4nv", "fp8e4nv", 3, 7),
+        "fp8e5": ("float8e5", "fp8e5", 2, 15),
+        "fp8e4b15": ("float8e4b15", "fp8e4b15", 3, 15),
+        "fp8e4b8": ("float8e4b8", "fp8e4b8", 3, 8),
+        "fp8e5b16": ("float8e5b16", "fp8e5b16", 2, 16),
     }
     _ALIASES = {info[0]: name for name, info in _INFO.items()}
     _INSTANCES = {}
@@ -65,7 +71,7 @@ class dtype:
         else:
             self.fp_mantissa_width = mantissa
             self.exponent_bias = bias
-            self.primitive_bitwidth = int(name[-2:])
+            self.primitive_bitwidth = 8 if name.startswith("fp8") else int(name[-2:])
         cls._INSTANCES[name] = self
         return self
 
@@ -86,22 +92,22 @@ class dtype:
         return dtype.KIND.FLOATING if self.is_floating() else dtype.KIND.INTEGRAL
 
     def is_fp8(self):
-        return False
+        return self.name.startswith("fp8")
 
     def is_fp8e4nv(self):
-        return False
+        return self.name == "fp8e4nv"
 
     def is_fp8e4b8(self):
-        return False
+        return self.name == "fp8e4b8"
 
     def is_fp8e4b15(self):
-        return False
+        return self.name == "fp8e4b15"
 
     def is_fp8e5(self):
-        return False
+        return self.name == "fp8e5"
 
     def is_fp8e5b16(self):
-        return False
+        return self.name == "fp8e5b16"
 
     def is_fp16(self):
         return self.name == "fp16"
@@ -337,6 +343,11 @@ float16 = dtype("fp16")
 bfloat16 = dtype("bf16")
 float32 = dtype("fp32")
 float64 = dtype("fp64")
+float8e4nv = dtype("fp8e4nv")
+float8e5 = dtype("fp8e5")
+float8e4b15 = dtype("fp8e4b15")
+float8e4b8 = dtype("fp8e4b8")
+float8e5b16 = dtype("fp8e5b16")
 pi32_t = pointer_type(int32)
 
 

@@ -36,6 +36,11 @@ _NUMPY_DTYPES = {
     "bfloat16": "bf16",
     "float32": "fp32",
     "float64": "fp64",
+    # float8 (PyTorch's and ml_dtypes' names): 8-bit codes, converted in software
+    "float8_e4m3fn": "fp8e4nv",
+    "float8_e5m2": "fp8e5",
+    "float8_e4m3fnuz": "fp8e4b8",
+    "float8_e5m2fnuz": "fp8e5b16",
 }
 
 _LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion")
@@ -71,6 +76,8 @@ def _pointer_of(name, kernel_name, arg):
 
 def _array_handler(arg):
     """The handler for arrays of `arg`'s type, or None if it is not an array type."""
+    if isinstance(arg, TensorWrapper):
+        return _wrapped_array
     module = type(arg).__module__ or ""
     if module.partition(".")[0] == "torch" and hasattr(arg, "data_ptr"):
         return _torch_tensor
@@ -135,6 +142,66 @@ def _host_array(name, kernel_name, arg):
     itemsize = int(iface["typestr"][2:] or 0)
     start, length = _extent(addr, iface["shape"], iface.get("strides"), itemsize)
     return dt, _alignment(addr), (addr, start, length, 0 if readonly else _WRITABLE)
+
+
+class TensorWrapper:
+    """An array seen by kernels as another dtype of the same width (``triton.reinterpret``), as
+    upstream's: ``reinterpret(torch.empty(n, dtype=torch.int8), tl.float8e5)``."""
+
+    def __init__(self, base, dtype):
+        self.base = base
+        self.dtype = dtype
+        self.shape = getattr(base, "shape", None)
+        self.device = getattr(base, "device", None)
+
+    def data_ptr(self):
+        return self.base.data_ptr()
+
+    def stride(self, *args):
+        return self.base.stride(*args)
+
+    def element_size(self):
+        return self.base.element_size()
+
+    def numel(self):
+        return self.base.numel()
+
+    def cpu(self):
+        return TensorWrapper(self.base.cpu(), self.dtype)
+
+    def to(self, device):
+        return TensorWrapper(self.base.to(device), self.dtype)
+
+    def clone(self):
+        return TensorWrapper(self.base.clone(), self.dtype)
+
+    def copy_(self, other):
+        self.base.copy_(other.base if isinstance(other, TensorWrapper) else other)
+        return self
+
+    def new_empty(self, sizes):
+        return TensorWrapper(self.base.new_empty(sizes), self.dtype)
+
+    def __str__(self):
+        return f"TensorWrapper[{self.dtype}]({self.base})"
+
+
+def reinterpret(tensor, dtype):
+    """``triton.reinterpret``: `tensor`'s memory as an array of `dtype` (a ``tl.dtype``)."""
+    if isinstance(tensor, TensorWrapper):
+        tensor = tensor.base
+    if getattr(tensor, "dtype", None) == dtype:
+        return tensor
+    if not (hasattr(tensor, "data_ptr") or hasattr(tensor, "__array_interface__")):
+        raise TypeError(f"cannot reinterpret an object of type {type(tensor).__name__}")
+    return TensorWrapper(tensor, dtype)
+
+
+def _wrapped_array(name, kernel_name, arg):
+    """A ``triton.reinterpret``ed array: its base's memory with the wrapper's dtype."""
+    _, align, buf = _pointer_of(name, kernel_name, arg.base)
+    short = getattr(arg.dtype, "_tm_short", None) or _short_dtype(name, kernel_name, arg.dtype)
+    return short, align, buf
 
 
 def _mlx_array(name, kernel_name, arg):

@@ -1,0 +1,232 @@
+"""float8 storage types: 8-bit codes loaded and stored as bytes, converted exactly in software.
+Checked exhaustively (all 256 codes) and on many values against ml_dtypes' conversions, with
+upstream Triton's saturation (finite values beyond the largest and infinities become the
+largest finite value of their sign; NaN stays NaN) where ml_dtypes overflows to inf/NaN."""
+
+import numpy as np
+import pytest
+
+import triton_metal as triton
+import triton_metal.language as tl
+from triton_metal.compiler.errors import CompilationError
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+
+# tl dtype -> (ml_dtypes type, scale): float8e4b15 is e4m3 with bias 15, ml_dtypes' e4m3b11fnuz
+# scaled by 2**-4 (but with upstream's NaN S.1111.111 and -0 instead of fnuz's NaN 0x80).
+FORMATS = {
+    "float8e4nv": (ml_dtypes.float8_e4m3fn, 1.0),
+    "float8e5": (ml_dtypes.float8_e5m2, 1.0),
+    "float8e4b8": (ml_dtypes.float8_e4m3fnuz, 1.0),
+    "float8e5b16": (ml_dtypes.float8_e5m2fnuz, 1.0),
+    "float8e4b15": (ml_dtypes.float8_e4m3b11fnuz, 2.0**-4),
+}
+MAX_CODE = {"float8e4nv": 0x7E, "float8e5": 0x7B, "float8e4b8": 0x7F, "float8e5b16": 0x7F, "float8e4b15": 0x7E}
+FNUZ = {"float8e4b8", "float8e5b16"}
+
+
+@triton.jit
+def convert_kernel(X, Z, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = offs < n
+    x = tl.load(X + offs, mask=m)
+    tl.store(Z + offs, x.to(Z.dtype.element_ty), mask=m)
+
+
+def run_convert(x, z):
+    convert_kernel[(triton.cdiv(x.shape[0], 256),)](x, z, x.shape[0], BLOCK=256)
+    return z
+
+
+def as_fp8(codes, name):
+    return triton.reinterpret(codes, getattr(tl, name))
+
+
+def reference_decode(name):
+    """float32 value of every code per the format's definition (via ml_dtypes)."""
+    ml, scale = FORMATS[name]
+    codes = np.arange(256, dtype=np.uint8)
+    ref = codes.view(ml).astype(np.float32) * np.float32(scale)
+    if name == "float8e4b15":
+        ref[0x80] = -0.0
+        ref[[0x7F, 0xFF]] = np.nan
+    return ref
+
+
+def same_floats(a, b):
+    """Equal as values, NaN where the other is NaN, and zeros of the same sign."""
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    nan = np.isnan(a)
+    np.testing.assert_array_equal(nan, np.isnan(b))
+    np.testing.assert_array_equal(a[~nan].view(np.uint32), b[~nan].view(np.uint32))
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_every_code_decodes_exactly(name):
+    codes = np.arange(256, dtype=np.uint8)
+    out = run_convert(as_fp8(codes, name), np.zeros(256, np.float32))
+    same_floats(out, reference_decode(name))
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+@pytest.mark.parametrize("wide", ["float16", "bfloat16"])
+def test_every_code_round_trips_through_16_bit_floats(name, wide):
+    np_wide = np.float16 if wide == "float16" else ml_dtypes.bfloat16
+    codes = np.arange(256, dtype=np.uint8)
+    w = run_convert(as_fp8(codes, name), np.zeros(256, np_wide))
+    same_floats(w.astype(np.float32), reference_decode(name))  # every float8 value is a 16-bit float
+    back = run_convert(w, as_fp8(np.zeros(256, np.uint8), name)).base
+    dec = reference_decode(name)
+    nan = np.isnan(dec)
+    expect = codes.copy()
+    inf = np.isinf(dec)  # float8e5's infinities saturate, as upstream's conversions do
+    expect[inf] = MAX_CODE[name] | (codes[inf] & 0x80)
+    np.testing.assert_array_equal(back[~nan], expect[~nan])
+    assert np.isnan(dec[back[nan]]).all()
+
+
+def probe_values(name, rng):
+    ml, scale = FORMATS[name]
+    reps = np.unique(np.abs(reference_decode(name)[np.isfinite(reference_decode(name))]))
+    mids = (reps[:-1] + reps[1:]) / 2  # exact ties: round to even
+    anchors = np.concatenate([reps, mids]).astype(np.float32)
+    near = np.concatenate([anchors, np.nextafter(anchors, np.float32(np.inf)), np.nextafter(anchors, np.float32(0))])
+    maxv = reps[-1]
+    rand = np.concatenate([
+        rng.standard_normal(4000) * maxv / 4,
+        np.exp(rng.uniform(np.log(2.0**-30), np.log(maxv * 4), 4000)),  # denormals and overflow
+    ]).astype(np.float32)
+    specials = np.array([0.0, 1e-40, 2.0**-126, np.inf, np.nan, maxv * 1.01, maxv * 8, 3e38], np.float32)
+    v = np.concatenate([near, rand, specials])
+    return np.concatenate([v, -v]).astype(np.float32)
+
+
+def expected_codes(name, x):
+    """ml_dtypes' round-to-nearest-even codes, with upstream's saturation and NaN rules."""
+    ml, scale = FORMATS[name]
+    with np.errstate(over="ignore"):
+        rounded = (x / np.float32(scale)).astype(ml)
+    exp = rounded.view(np.uint8).copy()
+    value = rounded.astype(np.float32) * np.float32(scale)  # ml_dtypes' value of its code
+    maxv = reference_decode(name)[MAX_CODE[name]]
+    # Rounded beyond the largest finite value (ml_dtypes: inf or NaN): saturate.
+    sat = ~np.isnan(x) & (np.isnan(value) | np.isinf(value) | (np.abs(value) > maxv))
+    exp[sat] = MAX_CODE[name] | np.where(np.signbit(x[sat]), 0x80, 0)
+    sign = np.signbit(x)
+    if name == "float8e4b15":  # -0 exists (not fnuz); the largest finite value is 1.75
+        exp[(exp == 0) & sign] = 0x80
+    return exp
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_float32_to_fp8_rounds_to_nearest_even_and_saturates(name):
+    x = probe_values(name, np.random.default_rng(7))
+    got = run_convert(x, as_fp8(np.zeros(x.shape[0], np.uint8), name)).base
+    exp = expected_codes(name, x)
+    nan = np.isnan(x)
+    dec = reference_decode(name)
+    assert np.isnan(dec[got[nan]]).all()
+    bad = np.nonzero(got[~nan] != exp[~nan])[0]
+    assert bad.size == 0, [(float(x[~nan][i]), hex(got[~nan][i]), hex(exp[~nan][i])) for i in bad[:5]]
+    if name in FNUZ:
+        assert not (got == 0x80)[~nan].any()  # no -0: 0x80 is NaN
+
+
+@pytest.mark.parametrize("name", ["float8e4nv", "float8e5", "float8e4b8"])
+@pytest.mark.parametrize("wide", ["float16", "bfloat16"])
+def test_16_bit_floats_to_fp8(name, wide):
+    np_wide = np.float16 if wide == "float16" else ml_dtypes.bfloat16
+    x32 = probe_values(name, np.random.default_rng(8))
+    with np.errstate(over="ignore"):
+        xw = x32.astype(np_wide)
+    got = run_convert(xw, as_fp8(np.zeros(xw.shape[0], np.uint8), name)).base
+    x = xw.astype(np.float32)  # exact: the kernel converts the 16-bit value
+    nan = np.isnan(x)
+    np.testing.assert_array_equal(got[~nan], expected_codes(name, x)[~nan])
+
+
+def test_ml_dtypes_arrays_are_fp8_arguments():
+    x = np.array([0.5, -1.25, 448.0, 3.0], ml_dtypes.float8_e4m3fn)
+    z = run_convert(x, np.zeros(4, np.float32))
+    np.testing.assert_array_equal(z, x.astype(np.float32))
+    y = run_convert(np.array([1.0, 1000.0, -0.3], np.float32), np.zeros(3, ml_dtypes.float8_e5m2))
+    np.testing.assert_array_equal(y.astype(np.float32), [1.0, 1024.0, -0.3125])
+
+
+@triton.jit
+def moves_kernel(X, Z, Y, B, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(X + offs, mask=offs < BLOCK - 2, other=1.5)  # `other` encoded at compile time
+    c = tl.full((BLOCK,), -2.0, X.dtype.element_ty)
+    z = tl.where(offs % 2 == 0, x, c)
+    z = tl.reshape(tl.trans(tl.reshape(z, (2, BLOCK // 2))), (BLOCK,))
+    tl.store(Z + offs, tl.abs(z))
+    tl.store(Y + offs, x.to(tl.int8, bitcast=True))
+    tl.store(B + offs, tl.load(Y + offs).to(tl.float8e5, bitcast=True).to(tl.float32))
+
+
+def test_fp8_values_move_select_bitcast_and_abs():
+    block = 16
+    x = np.arange(block, dtype=np.float32).astype(ml_dtypes.float8_e4m3fn) * -1
+    z = np.zeros(block, ml_dtypes.float8_e4m3fn)
+    y = np.zeros(block, np.int8)
+    b = np.zeros(block, np.float32)
+    moves_kernel[(1,)](x, z, y, b, BLOCK=block)
+    xl = x.astype(np.float32)
+    xl[-2:] = 1.5
+    w = np.where(np.arange(block) % 2 == 0, xl, -2.0)
+    np.testing.assert_array_equal(z.astype(np.float32), np.abs(w.reshape(2, block // 2).T.reshape(-1)))
+    np.testing.assert_array_equal(y.view(np.uint8), xl.astype(ml_dtypes.float8_e4m3fn).view(np.uint8))
+    np.testing.assert_array_equal(b, y.view(ml_dtypes.float8_e5m2).astype(np.float32))
+
+
+def test_fp8_arithmetic_is_refused_with_the_line():
+    @triton.jit
+    def add(X, Z):
+        x = tl.load(X + tl.arange(0, 16))
+        tl.store(Z + tl.arange(0, 16), x + x)
+
+    x = np.zeros(16, ml_dtypes.float8_e5m2)
+    with pytest.raises(CompilationError, match="float8e5.*no float8 arithmetic"):
+        add[(1,)](x, x)
+
+    @triton.jit
+    def dot(X, Z):
+        r = tl.arange(0, 16)
+        x = tl.load(X + r[:, None] * 16 + r[None, :])
+        tl.store(Z + r[:, None] * 16 + r[None, :], tl.dot(x, x))
+
+    with pytest.raises(CompilationError, match="float8"):
+        dot[(1,)](np.zeros(256, ml_dtypes.float8_e4m3fn), np.zeros(256, np.float32))
+
+
+def test_fp8_dtype_attributes():
+    assert tl.float8e5.primitive_bitwidth == 8 and tl.float8e5.fp_mantissa_width == 2
+    assert tl.float8e4nv.exponent_bias == 7 and tl.float8e4b15.exponent_bias == 15
+    assert tl.float8e4nv.is_fp8() and tl.float8e4nv.is_fp8e4nv() and not tl.float8e4nv.is_fp8e5()
+    assert tl.float8e5b16.is_floating() and not tl.float8e5b16.is_standard_floating()
+
+    @triton.jit
+    def k(X, Z):
+        d = X.dtype.element_ty
+        tl.static_assert(d.is_fp8() and d.is_fp8e5b16() and d.fp_mantissa_width == 2)
+        tl.static_assert(d.primitive_bitwidth == 8 and d.exponent_bias == 16)
+        tl.store(Z, 1)
+
+    k[(1,)](np.zeros(1, ml_dtypes.float8_e5m2fnuz), np.zeros(1, np.int32))
+
+
+def test_round_toward_zero_downcast_is_refused_not_rounded_to_nearest():
+    @triton.jit
+    def k(X, Z, MODE: tl.constexpr):
+        x = tl.load(X + tl.arange(0, 16))
+        tl.store(Z + tl.arange(0, 16), x.to(Z.dtype.element_ty, fp_downcast_rounding=MODE))
+
+    x = np.full(16, 1.1, np.float32)
+    z = np.zeros(16, ml_dtypes.float8_e5m2)
+    k[(1,)](x, z, MODE="rtne")
+    np.testing.assert_array_equal(z.astype(np.float32), x.astype(ml_dtypes.float8_e5m2).astype(np.float32))
+    with pytest.raises(CompilationError, match="rtz.*round to nearest even"):
+        k[(1,)](x, z, MODE="rtz")
+    with pytest.raises(CompilationError, match="rtz.*float16"):
+        k[(1,)](x, np.zeros(16, np.float16), MODE="rtz")
