@@ -191,13 +191,11 @@ def test_fp8_arithmetic_is_refused_with_the_line():
         add[(1,)](x, x)
 
     @triton.jit
-    def dot(X, Z):
-        r = tl.arange(0, 16)
-        x = tl.load(X + r[:, None] * 16 + r[None, :])
-        tl.store(Z + r[:, None] * 16 + r[None, :], tl.dot(x, x))
+    def reduce(X, Z):
+        tl.store(Z, tl.max(tl.load(X + tl.arange(0, 16)), axis=0))
 
-    with pytest.raises(CompilationError, match="float8"):
-        dot[(1,)](np.zeros(256, ml_dtypes.float8_e4m3fn), np.zeros(256, np.float32))
+    with pytest.raises(CompilationError, match="float8e4nv.*no float8 arithmetic"):
+        reduce[(1,)](np.zeros(16, ml_dtypes.float8_e4m3fn), np.zeros(1, ml_dtypes.float8_e4m3fn))
 
 
 def test_fp8_dtype_attributes():
@@ -230,3 +228,27 @@ def test_round_toward_zero_downcast_is_refused_not_rounded_to_nearest():
         k[(1,)](x, z, MODE="rtz")
     with pytest.raises(CompilationError, match="rtz.*float16"):
         k[(1,)](x, np.zeros(16, np.float16), MODE="rtz")
+
+
+@triton.jit
+def fp8_dot_kernel(A, B, C, N: tl.constexpr):
+    r = tl.arange(0, N)
+    a = tl.load(A + r[:, None] * N + r[None, :])
+    b = tl.load(B + r[:, None] * N + r[None, :])
+    tl.store(C + r[:, None] * N + r[None, :], tl.dot(a, b))
+
+
+@pytest.mark.parametrize("fa, fb", [("float8e4nv", "float8e4nv"), ("float8e5", "float8e5"), ("float8e4nv", "float8e5"),
+                                    ("float8e4b15", "float8e4b15")])
+def test_fp8_dot_is_exact_through_float16(fa, fb):
+    n = 32
+    rng = np.random.default_rng(9)
+    a = rng.integers(0, 256, n * n).astype(np.uint8)
+    b = rng.integers(0, 256, n * n).astype(np.uint8)
+    for codes, name in ((a, fa), (b, fb)):
+        codes[np.isnan(reference_decode(name)[codes]) | np.isinf(reference_decode(name)[codes])] = 0
+    c = np.zeros(n * n, np.float32)
+    fp8_dot_kernel[(1,)](as_fp8(a, fa), as_fp8(b, fb), c, N=n)
+    ra = reference_decode(fa)[a].reshape(n, n).astype(np.float64)
+    rb = reference_decode(fb)[b].reshape(n, n).astype(np.float64)
+    np.testing.assert_allclose(c.reshape(n, n), ra @ rb, rtol=1e-5, atol=1e-5 * np.abs(ra).max() * np.abs(rb).max() * n)

@@ -30,6 +30,20 @@ impl Lowerer<'_> {
         let (Some(da), Some(db)) = (at.dtype(), bt.dtype()) else {
             return Err(self.err(range, "tl.dot of pointers"));
         };
+        let requested_early = match &b[6] {
+            Some((Val::Const(ConstValue::DType(d)), _)) => Some(*d),
+            _ => None,
+        };
+        // float8 x float8 (any two formats, as upstream): every float8 value is a float16
+        // value, so the operands convert exactly and the product accumulates in float32.
+        let (a, bb, da, db) = if da.is_fp8() && db.is_fp8() {
+            if let Some(o) = requested_early.filter(|&o| o != DType::F32) {
+                return Err(self.err(range, format!("tl.dot of float8 operands produces float32, not {}", o.language_name())));
+            }
+            (self.cast(a, DType::F16, ar)?, self.cast(bb, DType::F16, br)?, DType::F16, DType::F16)
+        } else {
+            (a, bb, da, db)
+        };
         if da != db {
             return Err(self.err(range, format!("tl.dot operands must have the same dtype, got {} and {}", da.language_name(), db.language_name())));
         }
@@ -57,7 +71,7 @@ impl Lowerer<'_> {
                 Some(o) => return Err(self.err(range, format!("tl.dot of {} cannot produce {}", da.language_name(), o.language_name()))),
             },
             DType::I8 | DType::U8 => DType::I32,
-            other => return Err(self.err(ar, format!("tl.dot supports float16, bfloat16, float32 and int8 operands, not {}", other.language_name()))),
+            other => return Err(self.err(ar, format!("tl.dot supports float16, bfloat16, float32, float8 and int8 operands, not {}", other.language_name()))),
         };
         let acc = match &b[2] {
             None | Some((Val::Const(ConstValue::None), _)) => {
