@@ -62,6 +62,16 @@ inline ulong tm_f2u64(float x) {
     if (isnan(x)) return 9223372036854775808UL;
     return x <= 0.0f ? 0UL : x >= 18446744073709551616.0f ? 18446744073709551615UL : (ulong)x;
 }
+// fp32 `/` (Triton's arith.divf) by a divisor that several elements of a thread share: as
+// upstream compiles it (PTX div.full.f32: within 2 ulp over the whole range, not correctly
+// rounded), x times the reciprocal of y, y first scaled by a power of two into the range where
+// that reciprocal is a normal number. The reciprocal depends on y alone, so the compiler forms
+// it once per divisor instead of dividing once per element. Other divisions stay `/`.
+inline float tm_fdiv(float x, float y) {
+    float a = fabs(y);
+    float s = a > as_type<float>(0x7e800000u) ? 0.25f : (a < as_type<float>(0x00800000u) ? 16777216.0f : 1.0f);
+    return x * (1.0f / (y * s)) * s;
+}
 // Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
 inline float tm_erf(float x) {
     float ax = fabs(x);
