@@ -48,7 +48,7 @@ impl Win {
 
 /// The largest multiple of 8 dividing `total` with `bytes(chunk) <= limit`.
 fn chunk_for(total: u32, bytes: impl Fn(u32) -> u32) -> Option<u32> {
-    (1..=total / 8).rev().map(|c| c * 8).find(|&c| total % c == 0 && bytes(c) <= MAX_THREADGROUP_BYTES)
+    (1..=total / 8).rev().map(|c| c * 8).find(|&c| total.is_multiple_of(c) && bytes(c) <= MAX_THREADGROUP_BYTES)
 }
 
 impl Emitter<'_> {
@@ -160,7 +160,7 @@ impl Emitter<'_> {
         let b_d = self.f.ty(b).dtype().unwrap_or(in_d);
         let out_d = self.f.ty(res).dtype().ok_or_else(|| unsupported("tl.dot of pointers", loc))?;
         let out_t = crate::emit::tname(out_d, loc)?;
-        if k % 8 != 0 || m % 8 != 0 || n % 8 != 0 {
+        if !(k.is_multiple_of(8) && m.is_multiple_of(8) && n.is_multiple_of(8)) {
             return Err(unsupported(format!("tl.dot of [{m}, {k}] x [{k}, {n}]: M, N and K must be multiples of 8"), loc));
         }
         let is_int = in_d.is_int();
@@ -275,6 +275,7 @@ impl Emitter<'_> {
 
     /// Declares the fragments `name[tm * tn]` and fills them from `v` ([M, N], or
     /// batch `bvar` of [B, M, N]), `rc` rows at a time.
+    #[allow(clippy::too_many_arguments)]
     fn frags_in(&mut self, name: &str, plan: &MmaPlan, v: ValueId, bvar: Option<&str>, m: u32, n: u32, rc: u32) -> R<()> {
         let frags = plan.tm * plan.tn;
         self.line(format!("simdgroup_float8x8 {name}[{frags}];"));
@@ -282,6 +283,7 @@ impl Emitter<'_> {
     }
 
     /// Fills the declared fragments `name` from `v` (see [`Self::frags_in`]).
+    #[allow(clippy::too_many_arguments)]
     fn frags_fill(&mut self, name: &str, plan: &MmaPlan, v: ValueId, bvar: Option<&str>, m: u32, n: u32, rc: u32) -> R<()> {
         let frags = plan.tm * plan.tn;
         match self.repr(v).clone() {
