@@ -79,3 +79,23 @@ def test_join_and_trans_larger_than_threadgroup_memory():
     k = join_trans[(1,)](x, y, z, N=n)
     np.testing.assert_array_equal(z, np.stack([x, y]))
     assert k.threadgroup_memory_bytes <= LIMIT
+
+
+@triton.jit
+def gather_rows(src_ptr, idx_ptr, out_ptr, SM: tl.constexpr, SN: tl.constexpr, IM: tl.constexpr):
+    # upstream test_gather's [128, 64] / [256, 64] along axis 0: the one-hot reduction's
+    # partial results of 16,384 outputs from 4 simdgroups exchange in pieces
+    src = tl.load(src_ptr + tl.arange(0, SM)[:, None] * SN + tl.arange(0, SN)[None, :])
+    idx = tl.load(idx_ptr + tl.arange(0, IM)[:, None] * SN + tl.arange(0, SN)[None, :])
+    out = tl.gather(src, idx, 0)
+    tl.store(out_ptr + tl.arange(0, IM)[:, None] * SN + tl.arange(0, SN)[None, :], out)
+
+
+def test_reduction_whose_partial_results_exceed_threadgroup_memory():
+    rng = np.random.default_rng(6)
+    src = rng.standard_normal((128, 64)).astype(np.float32)
+    idx = rng.integers(0, 128, (256, 64)).astype(np.int32)
+    out = np.empty((256, 64), np.float32)
+    k = gather_rows[(1,)](src, idx, out, SM=128, SN=64, IM=256)
+    np.testing.assert_array_equal(out, np.take_along_axis(src, idx, axis=0))
+    assert k.threadgroup_memory_bytes <= LIMIT

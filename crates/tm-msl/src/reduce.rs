@@ -186,20 +186,40 @@ impl Emitter<'_> {
                 lin_terms.push(format!("{} * {stride}u", lout.coord_expr(i, "q", &thr)));
                 stride *= out_shape[i];
             }
-            let out_idx = if lin_terms.is_empty() { "0u".to_string() } else { lin_terms.join(" + ") };
-            let mut offsets = vec![];
-            let mut bytes = 0u32;
-            for &d in &dtypes {
-                offsets.push(bytes);
-                bytes = (bytes + warps * numel_out * d.size_bytes()).next_multiple_of(16);
+            let full_idx = if lin_terms.is_empty() { "0u".to_string() } else { lin_terms.join(" + ") };
+            // The partial results of `piece` output elements at a time: all of them when they
+            // fit in threadgroup memory, else pieces of the output's row-major order.
+            let layout_bytes = |count: u32| -> (Vec<u32>, u32) {
+                let mut offsets = vec![];
+                let mut bytes = 0u32;
+                for &d in &dtypes {
+                    offsets.push(bytes);
+                    bytes = (bytes + warps * count * d.size_bytes()).next_multiple_of(16);
+                }
+                (offsets, bytes)
+            };
+            let mut piece = numel_out;
+            while piece > 1 && layout_bytes(piece).1 > tm_abi::MAX_THREADGROUP_BYTES {
+                piece /= 2;
             }
+            let pieces = numel_out.div_ceil(piece);
+            let (offsets, bytes) = layout_bytes(piece);
             self.smem_bytes = self.smem_bytes.max(bytes);
+            let (out_idx, guard) =
+                if pieces > 1 { (format!("({full_idx} - lo)"), format!("if ({full_idx} - lo < {piece}u) ")) } else { (full_idx, String::new()) };
+            let numel_out = piece;
             let warp_pos = format!("((tm_sg / {warp_div}u) % {}u)", fam.warps_per_cta[fd]);
             let lane_pos = format!("((tm_lane / {lane_div}u) % {tpw}u)");
             self.barrier_before_smem_write();
+            if pieces > 1 {
+                self.line(format!("for (uint c = 0; c < {pieces}u; ++c) {{"));
+                self.depth += 1;
+                self.line(format!("const uint lo = c * {piece}u;"));
+                self.line("if (c > 0u) threadgroup_barrier(mem_flags::mem_threadgroup);");
+            }
             self.line(format!("if ({lane_pos} == 0u && {warp_pos} < {warps}u) {{"));
             self.depth += 1;
-            self.line(format!("for (uint q = 0; q < {regs_out}u; ++q) {{"));
+            self.line(format!("for (uint q = 0; q < {regs_out}u; ++q) {guard}{{"));
             for i in 0..n {
                 let t = elem_decl(tm_ir::Elem::Scalar(dtypes[i]), loc)?;
                 self.line(format!(
@@ -213,7 +233,7 @@ impl Emitter<'_> {
             self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
             // Every thread used all its registers of the inputs (within-thread and simdgroup steps).
             self.retire_loads_feeding(&op.operands);
-            self.line(format!("for (uint q = 0; q < {regs_out}u; ++q) {{"));
+            self.line(format!("for (uint q = 0; q < {regs_out}u; ++q) {guard}{{"));
             self.depth += 1;
             let read = |i: usize, w: &str| -> R<String> {
                 let t = elem_decl(tm_ir::Elem::Scalar(dtypes[i]), loc)?;
@@ -239,6 +259,10 @@ impl Emitter<'_> {
             self.line("}");
             self.depth -= 1;
             self.line("}");
+            if pieces > 1 {
+                self.depth -= 1;
+                self.line("}");
+            }
         }
 
         for (i, &res) in op.results.iter().enumerate() {
