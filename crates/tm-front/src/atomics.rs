@@ -62,13 +62,13 @@ impl Lowerer<'_> {
         if let Some(msg) = upstream_refusal {
             return Err(self.err(range, msg));
         }
-        let ok = match (op, d) {
-            (_, DType::I32 | DType::U32) => true,
-            (Some(AtomicOp::Add | AtomicOp::Max | AtomicOp::Min | AtomicOp::Xchg) | None, DType::F32) => true,
-            (Some(AtomicOp::Add) | None, DType::F16 | DType::BF16) => true,
-            (None, DType::I16 | DType::U16) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (op, d),
+            (_, DType::I32 | DType::U32)
+                | (Some(AtomicOp::Add | AtomicOp::Max | AtomicOp::Min | AtomicOp::Xchg) | None, DType::F32)
+                | (Some(AtomicOp::Add) | None, DType::F16 | DType::BF16)
+                | (None, DType::I16 | DType::U16)
+        );
         if !ok {
             let why = if d.bits() == 64 {
                 "Metal has no 64-bit atomic read-modify-write on device memory"

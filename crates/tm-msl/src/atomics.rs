@@ -107,7 +107,7 @@ impl Emitter<'_> {
         let arg = self.f.args.iter().filter(|a| matches!(self.f.ty(a.value).elem, Elem::Ptr(_))).nth(slot).expect("buffer slot of an argument");
         if arg.divisibility < 4 {
             return Err(unsupported(
-                &format!(
+                format!(
                     "an atomic on 16-bit elements of argument '{}', which is not known to be 4-byte aligned (Metal updates 16-bit elements through the aligned 32-bit word that holds them)",
                     arg.name
                 ),
