@@ -143,9 +143,9 @@ def test_bad_values_after_caching_raise_the_generic_errors():
         axpb[(-1,)](X, out, 40, 2.0, 1.0, BLOCK=16)
     with pytest.raises(TypeError, match="grid dimension 0 is None of type NoneType; grid entries must be integers"):
         axpb[(None,)](X, out, 40, 2.0, 1.0, BLOCK=16)
-    with pytest.raises(ValueError, match="num_warps must be a power of two"):
+    with pytest.raises(ValueError, match="num_warps must be a power of 2"):
         axpb[(3,)](X, out, 40, 2.0, 1.0, BLOCK=16, num_warps=3)
-    with pytest.raises(ValueError, match="num_warps must be a power of two"):
+    with pytest.raises(ValueError, match="num_warps must be a power of 2"):
         axpb[(3,)](X, out, 40, 2.0, 1.0, BLOCK=16, num_warps=4.0)
     with pytest.raises(OverflowError, match="does not fit in 64 bits"):
         axpb[(3,)](X, out, 2**70, 2.0, 1.0, BLOCK=16)

@@ -162,7 +162,7 @@ fn compile_uncached(req: &CompileRequest, mut dump: Option<&mut dump::Dump>) -> 
         timings.push((stage.to_string(), d));
     };
     let t = Instant::now();
-    let mut func = tm_front::lower_kernel(&req.source, &req.specs).map_err(CompileError::Source)?;
+    let mut func = tm_front::lower_kernel_with(&req.source, &req.specs, Some(req.num_warps)).map_err(CompileError::Source)?;
     let ttir = tm_ir::print_func(&func);
     stage("ttir", t);
     let t = Instant::now();

@@ -313,6 +313,12 @@ impl Lowerer<'_> {
                     t(self.cast(x, d, range)?)
                 }
             }
+            ("num_threads" | "num_warps", _) => {
+                self.bind(name, args, &[], 0, range)?;
+                let w = self.num_warps.ok_or_else(|| self.err(range, format!("tl.extra.cuda.{name}() needs the launch's num_warps")))?;
+                let n = if name == "num_threads" { w * 32 } else { w };
+                Ok(Val::Const(ConstValue::Int(n as i128)))
+            }
             ("program_id" | "num_programs", _) => {
                 let b = self.bind(name, args, &["axis"], 1, range)?;
                 let a = b[0].as_ref().expect("required");
@@ -695,13 +701,23 @@ impl Lowerer<'_> {
                     c => c.as_int().map(|a| vec![a]),
                 }
                 .ok_or_else(|| self.err(range, "expand_dims axis must be an int or a tuple of ints"))?;
+                // Upstream's rules: each axis in -new_rank..new_rank, no axis twice.
                 let new_rank = (self.f.ty(x).rank() + axes.len()) as i128;
-                let mut axes: Vec<u32> = axes
-                    .iter()
-                    .map(|&a| if a < 0 { a + new_rank } else { a })
-                    .map(|a| u32::try_from(a).ok().filter(|&a| (a as i128) < new_rank))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| self.err(range, "expand_dims axis out of range"))?;
+                let mut norm = vec![];
+                for &a in &axes {
+                    if !(-new_rank..new_rank).contains(&a) {
+                        return Err(self.err(range, format!("invalid axis {a}. Expected {} <= axis < {new_rank}", -new_rank)));
+                    }
+                    norm.push(if a < 0 { a + new_rank } else { a });
+                }
+                let mut seen = norm.clone();
+                seen.sort_unstable();
+                seen.dedup();
+                if seen.len() != norm.len() {
+                    let list = norm.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
+                    return Err(self.err(range, format!("expand_dims received duplicate axes, normalized axes = [{list}]")));
+                }
+                let mut axes: Vec<u32> = norm.iter().map(|&a| a as u32).collect();
                 axes.sort_unstable();
                 let mut v = x;
                 for a in axes {
@@ -715,7 +731,7 @@ impl Lowerer<'_> {
                 let x = self.tensor(&x, r)?;
                 let sa = b[1].clone().expect("required");
                 let shape = shape_of(&self.const_arg(name, "shape", &sa)?).ok_or_else(|| self.err(sa.1, "shape must be a tuple of integers"))?;
-                t(self.broadcast_to(x, &shape, range)?)
+                t(self.broadcast_exact(x, &shape, range)?)
             }
             ("broadcast", _) => {
                 let b = self.bind(name, args, &["input", "other"], 2, range)?;

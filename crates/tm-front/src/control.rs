@@ -11,11 +11,16 @@ use ruff_text_size::{Ranged, TextRange};
 use std::collections::HashMap;
 use tm_ir::{DType, OpKind, Region, Type, ValueDef, ValueId};
 
+/// The name under which a runtime `if` merges the value its branches return
+/// (not a Python identifier, so no local can clash with it).
+const RET: &str = "<return value>";
+
 /// Whether two front-end values are the same value (identity for block pointers
 /// and descriptors).
-fn same_val(a: &Val, b: &Val) -> bool {
+pub(crate) fn same_val(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Tensor(x), Val::Tensor(y)) => x == y,
+        (Val::LoopIndex(x), Val::LoopIndex(y)) => x.v == y.v,
         (Val::Const(x), Val::Const(y)) => x == y,
         (Val::BlockPtr(x), Val::BlockPtr(y)) => Arc::ptr_eq(x, y),
         (Val::Descriptor(x), Val::Descriptor(y)) => Arc::ptr_eq(x, y),
@@ -87,24 +92,29 @@ impl Lowerer<'_> {
 
     /// Lowers `body` into a fresh block, returning its ops and the names it changed.
     fn lower_region(&mut self, body: &[Stmt], range: TextRange) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
-        self.lower_region_ret(body, range, false)
+        self.lower_region_ret(body, range, false).map(|(ops, locals, _)| (ops, locals))
     }
 
-    /// Like `lower_region`; `allow_return` accepts an early `return` (of nothing)
-    /// ending the region, for `if` branches that absorbed the following code.
-    fn lower_region_ret(&mut self, body: &[Stmt], range: TextRange, allow_return: bool) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>)> {
+    /// Like `lower_region`; `allow_return` accepts an early `return` ending the
+    /// region, for `if` branches that absorbed the following code. Also returns
+    /// the value the region returns (`None` when it falls through).
+    fn lower_region_ret(
+        &mut self,
+        body: &[Stmt],
+        range: TextRange,
+        allow_return: bool,
+    ) -> R<(Vec<tm_ir::OpId>, HashMap<String, Val>, Option<Val>)> {
         self.blocks.push(vec![]);
         let flow = self.body(body).and_then(|f| self.export_block_ptrs(range).map(|_| f));
         let ops = self.blocks.pop().unwrap_or_default();
+        let returned = self.take_returned();
         if flow? == Flow::Return {
             if !allow_return {
                 return Err(self.err(range, "`return` inside a loop is not supported"));
             }
-            if !self.returns_nothing() {
-                return Err(self.err(range, "returning a value from inside a runtime `if` is not supported; assign it and return after the `if`"));
-            }
+            return Ok((ops, self.locals().clone(), Some(returned.unwrap_or(Val::Const(ConstValue::None)))));
         }
-        Ok((ops, self.locals().clone()))
+        Ok((ops, self.locals().clone(), None))
     }
 
     pub(crate) fn for_stmt(&mut self, f: &ast::StmtFor) -> R<Flow> {
@@ -168,9 +178,18 @@ impl Lowerer<'_> {
         if kind == "static_range" {
             return self.static_for(f, target.id.as_str(), &start, &end, &step);
         }
+        // A negative constant step counts down, as upstream lowers it: the loop runs
+        // from `end` up to `start` by `-step`, and the body sees `start + end - iv`.
+        let mut step = step;
+        let mut reverse = false;
         if let (Val::Const(c), r) = &step {
-            if c.as_int().is_some_and(|s| s <= 0) {
-                return Err(self.err(*r, "range() step must be positive in a device loop (use tl.static_range to count down)"));
+            match c.as_int() {
+                Some(0) => return Err(self.err(*r, "range() arg 3 must not be zero")),
+                Some(s) if s < 0 => {
+                    step = (Val::Const(ConstValue::Int(-s)), *r);
+                    reverse = true;
+                }
+                _ => {}
             }
         }
         // The induction variable's type: int32 unless a bound needs int64.
@@ -196,6 +215,11 @@ impl Lowerer<'_> {
             let o = self.operand(v, *r)?;
             bounds.push(self.materialize(&o, iv_ty, *r)?);
         }
+        let reverse = reverse.then(|| {
+            let (s, e) = (bounds[0], bounds[1]);
+            bounds.swap(0, 1);
+            (s, e)
+        });
 
         // Loop-carried values: names the body assigns that exist before the loop.
         let mut names = vec![];
@@ -214,7 +238,7 @@ impl Lowerer<'_> {
         }
         let templates = self.block_ptr_templates(&names, &mut before, &mut carried);
         self.carried_bps.push(templates.clone());
-        let r = self.for_loop_body(f, target.id.as_str(), iv_ty, None, bounds, before, carried, &templates);
+        let r = self.for_loop_body(f, target.id.as_str(), iv_ty, None, bounds, reverse, before, carried, &templates);
         self.carried_bps.pop();
         r
     }
@@ -227,6 +251,7 @@ impl Lowerer<'_> {
         iv_ty: DType,
         index: Option<(i64, i64)>,
         bounds: Vec<ValueId>,
+        reverse: Option<(ValueId, ValueId)>,
         before: HashMap<String, Val>,
         mut carried: Vec<(String, Type)>,
         templates: &[(String, Arc<BlockPtr>)],
@@ -239,7 +264,21 @@ impl Lowerer<'_> {
         // The real lowering.
         let inits = self.carried_inits(&before, &carried, f.range)?;
         let (iv, args) = self.bind_loop_args(iv_name, iv_ty, index, &carried);
-        let (mut ops, after) = self.lower_region(&f.body, f.range)?;
+        self.carry_const(&inits, &args);
+        // Counting down: the body's variable is `(start - iv) + end`.
+        let mut prologue = vec![];
+        if let Some((start, end)) = reverse {
+            let t = Type::scalar(iv_ty);
+            let d = self.f.create_op(OpKind::Binary(tm_ir::BinOp::Sub), vec![start, iv], vec![t.clone()], vec![], self.loc);
+            let dv = self.f.op(d).results[0];
+            let a = self.f.create_op(OpKind::Binary(tm_ir::BinOp::Add), vec![dv, end], vec![t], vec![], self.loc);
+            let av = self.f.op(a).results[0];
+            prologue = vec![d, a];
+            self.locals().insert(iv_name.to_string(), Val::Tensor(av));
+        }
+        let (body_ops, after) = self.lower_region(&f.body, f.range)?;
+        let mut ops = prologue;
+        ops.extend(body_ops);
         let yields = self.carried_yields(&carried, &args, &after, f.range, index.is_some())?;
         let y = self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc);
         ops.push(y);
@@ -251,6 +290,7 @@ impl Lowerer<'_> {
         let result_types: Vec<Type> = carried.iter().map(|(_, t)| t.clone()).collect();
         let op = self.emit(OpKind::For, operands, result_types, vec![region]);
         let results = self.f.op(op).results.clone();
+        self.carry_const(&args, &results);
         // After the loop: names as before, carried ones bound to the results.
         *self.locals() = before;
         for ((n, _), r) in carried.iter().zip(results) {
@@ -259,6 +299,15 @@ impl Lowerer<'_> {
         let _ = templates;
         self.rebind_block_ptrs();
         Ok(Flow::Next)
+    }
+
+    /// `to[i]` is a const pointer when `from[i]` is (loop arguments and results).
+    fn carry_const(&mut self, from: &[ValueId], to: &[ValueId]) {
+        for (a, b) in from.iter().zip(to) {
+            if self.const_ptrs.contains(a) {
+                self.const_ptrs.insert(*b);
+            }
+        }
     }
 
     /// Creates region arguments for the induction variable and carried values and binds them.
@@ -315,8 +364,15 @@ impl Lowerer<'_> {
                     return Err(self.err(range, format!("loop-carried variable '{n}' becomes a {} inside the loop", other.kind_name())))
                 }
             };
-            if self.f.ty(v) != t {
-                return Err(self.err(range, format!("loop-carried variable '{n}' changes type inside the loop")));
+            if self.f.ty(v) != t || self.const_ptrs.contains(&v) != self.const_ptrs.contains(&arg) {
+                return Err(self.err(
+                    range,
+                    format!(
+                        "Loop-carried variable {n} has initial type {} but is re-assigned to {} in loop! Please make sure that the type stays consistent.",
+                        self.type_name_of(arg),
+                        self.type_name_of(v)
+                    ),
+                ));
             }
             yields.push(v);
         }
@@ -395,6 +451,8 @@ impl Lowerer<'_> {
         *self.locals() = before.clone();
         // The body region.
         let body_args = self.bind_carried(&carried);
+        self.carry_const(&inits, &cond_args);
+        self.carry_const(&inits, &body_args);
         let (mut body_ops, after) = self.lower_region(&w.body, w.range)?;
         let yields = self.carried_yields(&carried, &body_args, &after, w.range, false)?;
         body_ops.push(self.f.create_op(OpKind::Yield, yields, vec![], vec![], self.loc));
@@ -403,9 +461,10 @@ impl Lowerer<'_> {
             OpKind::While,
             inits,
             types,
-            vec![Region { args: cond_args, ops: cond_ops }, Region { args: body_args, ops: body_ops }],
+            vec![Region { args: cond_args, ops: cond_ops }, Region { args: body_args.clone(), ops: body_ops }],
         );
         let results = self.f.op(op).results.clone();
+        self.carry_const(&body_args, &results);
         *self.locals() = before;
         for ((n, _), r) in carried.iter().zip(results) {
             self.locals().insert(n.clone(), Val::Tensor(r));
@@ -542,26 +601,42 @@ impl Lowerer<'_> {
         let ev = self.expr(&i.orelse);
         let mut else_ops = self.blocks.pop().unwrap_or_default();
         let ev = ev?;
+        // Both sides are calls for their effects (`tl.store(..) if c else tl.store(..)`).
+        if matches!((&tv, &ev), (Val::Const(ConstValue::None), Val::Const(ConstValue::None))) {
+            then_ops.push(self.f.create_op(OpKind::Yield, vec![], vec![], vec![], self.loc));
+            else_ops.push(self.f.create_op(OpKind::Yield, vec![], vec![], vec![], self.loc));
+            self.emit(OpKind::If, vec![c], vec![], vec![Region { args: vec![], ops: then_ops }, Region { args: vec![], ops: else_ops }]);
+            return Ok(tv);
+        }
         let (Some(ta), Some(tb)) = (self.carried_type(&tv), self.carried_type(&ev)) else {
             return Err(self.err(i.range, "both sides of a conditional expression must be numbers or tensors"));
         };
         let want = match (&tv, &ev) {
             (Val::Const(_), _) => tb.clone(),
             (_, Val::Const(_)) => ta.clone(),
-            _ if ta == tb => ta.clone(),
-            _ => {
+            (Val::Tensor(a), Val::Tensor(b)) if ta == tb && self.const_ptrs.contains(a) == self.const_ptrs.contains(b) => ta.clone(),
+            (Val::Tensor(a), Val::Tensor(b)) => {
                 return Err(self.err(
                     i.range,
-                    format!("the sides of a conditional expression have types {} and {}", tm_ir::describe_type(&ta), tm_ir::describe_type(&tb)),
+                    format!(
+                        "Ternary expression with dynamic condition has inconsistent types {} and {}",
+                        self.type_name_of(*a),
+                        self.type_name_of(*b)
+                    ),
                 ))
             }
+            _ => ta.clone(),
         };
         let a = self.value_in(&mut then_ops, &tv, &want, i.range)?;
         let b = self.value_in(&mut else_ops, &ev, &want, i.range)?;
         then_ops.push(self.f.create_op(OpKind::Yield, vec![a], vec![], vec![], self.loc));
         else_ops.push(self.f.create_op(OpKind::Yield, vec![b], vec![], vec![], self.loc));
         let op = self.emit(OpKind::If, vec![c], vec![want], vec![Region { args: vec![], ops: then_ops }, Region { args: vec![], ops: else_ops }]);
-        Ok(Val::Tensor(self.f.op(op).results[0]))
+        let r = self.f.op(op).results[0];
+        if self.const_ptrs.contains(&a) {
+            self.const_ptrs.insert(r);
+        }
+        Ok(Val::Tensor(r))
     }
 
     pub(crate) fn runtime_if(&mut self, i: &ast::StmtIf, cond: Val, rest: &[Stmt]) -> R<(Flow, bool)> {
@@ -601,14 +676,31 @@ impl Lowerer<'_> {
             (i.body.clone(), else_body)
         };
         let before = self.locals().clone();
-        let (mut then_ops, then_locals) = self.lower_region_ret(&then_body, i.range, early)?;
+        let (mut then_ops, mut then_locals, then_ret) = self.lower_region_ret(&then_body, i.range, early)?;
         *self.locals() = before.clone();
-        let (mut else_ops, else_locals) = self.lower_region_ret(&else_body, i.range, early)?;
+        let (mut else_ops, mut else_locals, else_ret) = self.lower_region_ret(&else_body, i.range, early)?;
         *self.locals() = before.clone();
         // Results: names either branch changed, defined on both paths.
         let mut names = vec![];
         assigned_names(&then_body, &mut names);
         assigned_names(&else_body, &mut names);
+        // A value returned on both paths (a branch that falls through reaches the end
+        // of the function, as the code after the `if` moved into the branches) is
+        // one more result, merged as a name is.
+        let none = Val::Const(ConstValue::None);
+        let (then_ret, else_ret) = (then_ret.unwrap_or(none.clone()), else_ret.unwrap_or(none.clone()));
+        let returns_value = early && !(same_val(&then_ret, &none) && same_val(&else_ret, &none));
+        if returns_value {
+            if same_val(&then_ret, &none) || same_val(&else_ret, &none) {
+                return Err(self.err(
+                    i.range,
+                    format!("{}() returns a value on some paths and nothing on others; return a value on every path", self.frame_name()),
+                ));
+            }
+            then_locals.insert(RET.to_string(), then_ret);
+            else_locals.insert(RET.to_string(), else_ret);
+            names.push(RET.to_string());
+        }
         let mut results: Vec<(String, ValueId, ValueId)> = vec![];
         let mut dropped = vec![];
         for n in names {
@@ -626,9 +718,10 @@ impl Lowerer<'_> {
                 // Block pointers, descriptors and tuples cannot merge across
                 // branches: refuse a change instead of silently keeping the old one.
                 if !same_val(tv, ev) {
+                    let what = if n == RET { "the value returned".to_string() } else { format!("'{n}'") };
                     return Err(self.err(
                         i.range,
-                        format!("'{n}' ({}) is assigned differently in the branches of a runtime `if`; this is not supported", tv.kind_name()),
+                        format!("{what} ({}) differs between the branches of a runtime `if`; this is not supported", tv.kind_name()),
                     ));
                 }
                 self.locals().insert(n, tv.clone());
@@ -638,15 +731,18 @@ impl Lowerer<'_> {
             let (ta, tb) = (self.carried_type(tv), self.carried_type(ev));
             let (Some(ta), Some(tb)) = (ta, tb) else { continue };
             let want = if matches!(tv, Val::Const(_)) { tb.clone() } else { ta.clone() };
-            if matches!((tv, ev), (Val::Tensor(_), Val::Tensor(_))) && ta != tb {
-                return Err(self.err(
-                    i.range,
-                    format!(
-                        "'{n}' has type {} in the `if` branch but {} in the `else` branch",
-                        tm_ir::describe_type(&ta),
-                        tm_ir::describe_type(&tb)
-                    ),
-                ));
+            let mismatch = |s: &Self, a: ValueId, b: ValueId| {
+                let (a, b) = (s.type_name_of(a), s.type_name_of(b));
+                if n == RET {
+                    s.err(i.range, format!("Inconsistent return types {a} and {b}"))
+                } else {
+                    s.err(i.range, format!("Mismatched type for {n} between then block ({a}) and else block ({b})"))
+                }
+            };
+            if let (Val::Tensor(a), Val::Tensor(b)) = (tv, ev) {
+                if ta != tb || self.const_ptrs.contains(a) != self.const_ptrs.contains(b) {
+                    return Err(mismatch(self, *a, *b));
+                }
             }
             let tvv = self.value_in(&mut then_ops, tv, &want, i.range)?;
             let evv = self.value_in(&mut else_ops, ev, &want, i.range)?;
@@ -665,13 +761,20 @@ impl Lowerer<'_> {
             vec![Region { args: vec![], ops: then_ops }, Region { args: vec![], ops: else_ops }],
         );
         let vals = self.f.op(op).results.clone();
-        for ((n, _, _), v) in results.into_iter().zip(vals) {
+        for ((n, a, _), v) in results.into_iter().zip(vals) {
+            if self.const_ptrs.contains(&a) {
+                self.const_ptrs.insert(v);
+            }
             self.locals().insert(n, Val::Tensor(v));
         }
         for n in dropped {
             if !before.contains_key(&n) {
                 self.locals().remove(&n);
             }
+        }
+        if early {
+            let ret = if returns_value { self.locals().remove(RET).unwrap_or(none) } else { none };
+            self.set_returned(ret);
         }
         Ok((if early { Flow::Return } else { Flow::Next }, early))
     }

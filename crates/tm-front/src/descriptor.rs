@@ -56,6 +56,19 @@ impl Lowerer<'_> {
         if shape.len() != block_shape.len() || strides.len() != block_shape.len() {
             return Err(self.err(range, "shape, strides and block_shape must have the same length"));
         }
+        // Upstream's rule (its TMA copies move at least 16 bytes per row).
+        if let (tm_ir::Elem::Ptr(e), Some(&last)) = (self.f.ty(base).elem, block_shape.last()) {
+            let elem_size = e.bits() / 8;
+            if last * elem_size < 16 {
+                return Err(self.err(
+                    range,
+                    format!(
+                        "Descriptor block shape must have at least 16 bytes in the last dimension, but got {last} * {elem_size} = {} bytes",
+                        last * elem_size
+                    ),
+                ));
+            }
+        }
         if let Some((Val::Const(ConstValue::Str(p)), r)) = &b[4] {
             if p != "zero" {
                 return Err(self.err(*r, format!("padding_option '{p}' is not supported; only 'zero'")));

@@ -27,6 +27,6 @@ mod semantic;
 pub mod value;
 
 pub use diag::Diagnostic;
-pub use lower::{kernel_params, lower_kernel, ParamInfo, ParamSpec};
+pub use lower::{kernel_params, lower_kernel, lower_kernel_with, ParamInfo, ParamSpec};
 pub use semantic::{computation_type, integer_promote};
 pub use value::{ConstValue, GlobalValue, KernelSource, Module, Namespace};

@@ -30,6 +30,8 @@ pub enum ParamSpec {
 pub struct ParamInfo {
     pub name: String,
     pub constexpr: bool,
+    /// Annotated `tl.const`: a pointer the kernel may only read.
+    pub const_ptr: bool,
 }
 
 /// One function being lowered: the kernel itself, or an inlined jit callee.
@@ -54,6 +56,13 @@ pub struct Lowerer<'a> {
     /// For each loop being lowered, the block pointers it carries (their
     /// offsets travel as synthetic carried names `name.i`).
     pub(crate) carried_bps: Vec<Vec<(String, Arc<crate::value::BlockPtr>)>>,
+    /// Pointer values of upstream's `const_pointer` type: parameters annotated
+    /// `tl.const` and every pointer computed from one (`emit` propagates it).
+    pub(crate) const_ptrs: std::collections::HashSet<ValueId>,
+    /// Simdgroups per program, when the caller knows them.
+    pub(crate) num_warps: Option<u32>,
+    /// The first float64 value (refused once the whole kernel is lowered).
+    pub(crate) float64_use: std::cell::RefCell<Option<Diagnostic>>,
 }
 
 /// What a statement did to control flow.
@@ -86,6 +95,15 @@ fn is_constexpr_annotation(e: &Expr) -> bool {
     }
 }
 
+/// `tl.const` (upstream's `const` annotation: a pointer that is only read).
+fn is_const_annotation(e: &Expr) -> bool {
+    match e {
+        Expr::Attribute(a) => a.attr.as_str() == "const",
+        Expr::Name(n) => n.id.as_str() == "const",
+        _ => false,
+    }
+}
+
 /// The parameters of a jit function, with their constexpr-ness.
 pub fn kernel_params(src: &KernelSource) -> R<Vec<ParamInfo>> {
     let sm = SourceMap::new(&src.filename, &src.source, src.first_line, src.col_offset);
@@ -101,12 +119,19 @@ pub fn kernel_params(src: &KernelSource) -> R<Vec<ParamInfo>> {
         .map(|a| ParamInfo {
             name: a.parameter.name.to_string(),
             constexpr: a.parameter.annotation.as_deref().is_some_and(is_constexpr_annotation),
+            const_ptr: a.parameter.annotation.as_deref().is_some_and(is_const_annotation),
         })
         .collect())
 }
 
 /// Lowers a kernel specialised by `specs` (one per parameter) to block IR.
 pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
+    lower_kernel_with(src, specs, None)
+}
+
+/// `lower_kernel` for a launch of `num_warps` simdgroups (32 threads each), which
+/// `tl.extra.cuda.num_threads()`/`num_warps()` give as constexprs.
+pub fn lower_kernel_with(src: &KernelSource, specs: &[ParamSpec], num_warps: Option<u32>) -> R<Func> {
     let src_arc = Arc::new(src.clone());
     let sm = SourceMap::new(&src.filename, &src.source, src.first_line, src.col_offset);
     let def = Arc::new(parse_function(src, &sm)?);
@@ -125,12 +150,19 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
         loc: Loc::default(),
         _src: src,
         carried_bps: vec![],
+        const_ptrs: Default::default(),
+        num_warps,
+        float64_use: Default::default(),
     };
     lw.f.sources.push(source_file(src));
     for (p, spec) in params.iter().zip(specs) {
         let val = match spec {
             ParamSpec::Pointer { dtype, divisibility } => {
-                Val::Tensor(lw.f.add_arg(p.name.clone(), Type::ptr(*dtype), *divisibility))
+                let v = lw.f.add_arg(p.name.clone(), Type::ptr(*dtype), *divisibility);
+                if p.const_ptr {
+                    lw.const_ptrs.insert(v);
+                }
+                Val::Tensor(v)
             }
             ParamSpec::Int { dtype, divisibility } => {
                 Val::Tensor(lw.f.add_arg(p.name.clone(), Type::scalar(*dtype), *divisibility))
@@ -144,6 +176,9 @@ pub fn lower_kernel(src: &KernelSource, specs: &[ParamSpec]) -> R<Func> {
         lw.frame().locals.insert(p.name.clone(), val);
     }
     lw.body(&def.body)?;
+    if let Some(d) = lw.float64_use.take() {
+        return Err(d);
+    }
     lw.loc = Loc::default();
     lw.emit(OpKind::Return, vec![], vec![], vec![]);
     let ops = lw.blocks.pop().unwrap_or_default();
@@ -216,9 +251,25 @@ impl<'a> Lowerer<'a> {
 
     /// Emits an op into the current block.
     pub fn emit(&mut self, kind: OpKind, operands: Vec<ValueId>, results: Vec<Type>, regions: Vec<Region>) -> OpId {
+        let from_const = regions.is_empty() && operands.iter().any(|v| self.const_ptrs.contains(v));
         let id = self.f.create_op(kind, operands, results, regions, self.loc);
         self.blocks.last_mut().expect("a block is always open").push(id);
+        if from_const {
+            // A pointer computed from a const pointer is const (upstream keeps the type).
+            let ptrs: Vec<ValueId> = self.f.op(id).results.iter().copied().filter(|&r| self.f.ty(r).elem.is_ptr()).collect();
+            self.const_ptrs.extend(ptrs);
+        }
         id
+    }
+
+    /// Upstream's name of a value's type, `const_pointer<fp32>` for const pointers.
+    pub(crate) fn type_name_of(&self, v: ValueId) -> String {
+        let t = tm_ir::describe_type(self.f.ty(v));
+        if self.const_ptrs.contains(&v) {
+            t.replacen("pointer<", "const_pointer<", 1)
+        } else {
+            t
+        }
     }
 
     /// Emits a single-result op and returns its value.
@@ -378,10 +429,18 @@ impl<'a> Lowerer<'a> {
         Ok((self.body(&joined)?, true))
     }
 
-    /// Whether the function being lowered returns nothing so far (early
-    /// returns inside runtime `if`s are supported only then).
-    pub(crate) fn returns_nothing(&self) -> bool {
-        matches!(self.frame_ref().returned, None | Some(Val::Const(ConstValue::None)))
+    /// The value a `return` of the function being lowered gave, taken.
+    pub(crate) fn take_returned(&mut self) -> Option<Val> {
+        self.frame().returned.take()
+    }
+
+    pub(crate) fn set_returned(&mut self, v: Val) {
+        self.frame().returned = Some(v);
+    }
+
+    /// The name of the function being lowered.
+    pub(crate) fn frame_name(&self) -> String {
+        self.frame_ref().src.name.clone()
     }
 
     // ----- expressions -----
@@ -459,24 +518,21 @@ impl<'a> Lowerer<'a> {
         };
         match base {
             Val::Tensor(x) => {
-                let rank = self.f.ty(x).rank();
-                let kept = items.iter().filter(|e| matches!(e, Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none())).count();
+                // As upstream's `tensor.__getitem__`: entry `i` that is `None` inserts a
+                // dim at `i` (Python's `list.insert`: past the end appends), `:` keeps one;
+                // the count of `:` is not checked against the rank.
                 let mut v = x;
-                let mut dim = 0u32;
-                for e in &items {
+                for (dim, e) in items.iter().enumerate() {
                     match e {
                         Expr::NoneLiteral(_) => {
-                            v = self.expand_dims(v, dim, sub.range)?;
-                            dim += 1;
+                            let at = (dim as u32).min(self.f.ty(v).rank() as u32);
+                            v = self.expand_dims(v, at, sub.range)?;
                         }
-                        Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none() => dim += 1,
+                        Expr::Slice(s) if s.lower.is_none() && s.upper.is_none() && s.step.is_none() => {}
                         other => {
                             return Err(self.err(other.range(), "unsupported tensor index: only `:` and `None` are supported when indexing a tensor (e.g. x[:, None])"))
                         }
                     }
-                }
-                if kept != rank {
-                    return Err(self.err(sub.range, format!("indexing a block of rank {rank} needs {rank} `:` entries, got {kept}")));
                 }
                 Ok(Val::Tensor(v))
             }
@@ -572,6 +628,9 @@ impl<'a> Lowerer<'a> {
                 }
                 if matches!(attr, "core" | "standard") {
                     return Ok(Val::Module(Module::Language));
+                }
+                if matches!(attr, "num_threads" | "num_warps") {
+                    return Ok(Val::Builtin(if attr == "num_threads" { "num_threads" } else { "num_warps" }));
                 }
                 if let Some(d) = DType::parse(attr).filter(|_| attr.len() > 3 || attr == "int1") {
                     return Ok(Val::Const(ConstValue::DType(d)));
@@ -711,6 +770,12 @@ impl<'a> Lowerer<'a> {
         use ast::CmpOp as C;
         if let (Val::Const(a), Val::Const(b)) = (&l, &r) {
             return self.const_compare(op, a, b, range).map(|b| Val::Const(ConstValue::Bool(b)));
+        }
+        // `is` / `is not` is Python identity, decided at compile time (as upstream):
+        // `x is None` is False for a tensor, `x is x` True.
+        if matches!(op, C::Is | C::IsNot) {
+            let same = crate::control::same_val(&l, &r);
+            return Ok(Val::Const(ConstValue::Bool(same == (op == C::Is))));
         }
         if matches!(l, Val::LoopIndex(_)) || matches!(r, Val::LoopIndex(_)) {
             return self.loop_index_compare(op, l, r, range);

@@ -54,7 +54,7 @@ impl Lowerer<'_> {
             let (ov, or) = b[2].clone().expect("checked");
             let o = self.operand(&ov, or)?;
             let o = self.materialize(&o, elem, or)?;
-            let o = self.broadcast_to(o, &pty.shape, or)?;
+            let o = self.broadcast_exact(o, &pty.shape, or)?;
             operands.push(o);
         }
         let ty = pty.with_elem(Elem::Scalar(elem));
@@ -71,7 +71,7 @@ impl Lowerer<'_> {
         if !pty.is_block() && mty.is_block() {
             return Err(self.err(mr, "a block mask needs a block of pointers"));
         }
-        self.broadcast_to(m, &pty.shape, mr)
+        self.broadcast_exact(m, &pty.shape, mr)
     }
 
     pub(crate) fn lower_store(&mut self, args: Args, range: TextRange) -> R<Val> {
@@ -89,6 +89,9 @@ impl Lowerer<'_> {
         let Elem::Ptr(elem) = pty.elem else {
             return Err(self.err(pr, format!("tl.store needs a pointer, got {}", tm_ir::describe_type(&pty))));
         };
+        if self.const_ptrs.contains(&ptr) {
+            return Err(self.err(pr, "Cannot store to a constant pointer"));
+        }
         self.check_dtype_supported(elem, range)?;
         let (vv, vr) = b[1].clone().expect("required");
         let val = self.operand(&vv, vr)?;
@@ -101,7 +104,7 @@ impl Lowerer<'_> {
             }
         }
         let v = self.materialize(&val, elem, vr)?;
-        let v = self.broadcast_to(v, &pty.shape, vr)?;
+        let v = self.broadcast_exact(v, &pty.shape, vr)?;
         let mut operands = vec![ptr, v];
         let has_mask = !Self::is_none(&b[2]);
         if has_mask {

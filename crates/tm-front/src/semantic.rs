@@ -219,14 +219,42 @@ impl Lowerer<'_> {
     }
 
     /// fp64 has no Metal equivalent: refuse it where it would be computed.
+    ///
+    /// The refusal is reported when the kernel has been lowered (`lower_kernel`), at the
+    /// first float64 value, unless an error upstream also raises (e.g. "invalid operands
+    /// of type fp64 and int32" for `&`) came first: the errors come in upstream's order.
     pub fn check_dtype_supported(&self, d: DType, range: TextRange) -> R<()> {
         if d == DType::F64 {
-            return Err(self.err(range, "float64 is not supported on Metal (Apple GPUs have no double precision); use float32"));
+            let mut first = self.float64_use.borrow_mut();
+            if first.is_none() {
+                *first = Some(self.err(range, "float64 is not supported on Metal (Apple GPUs have no double precision); use float32"));
+            }
         }
         Ok(())
     }
 
     /// Broadcasts `v` to `shape` (splatting scalars, expanding leading dims).
+    /// Upstream's `broadcast_impl_shape` (store values, masks, `other`, `tl.broadcast_to`):
+    /// a scalar splats; a block keeps its rank and only its size-1 dims grow.
+    pub fn broadcast_exact(&mut self, v: ValueId, shape: &[u32], range: TextRange) -> R<ValueId> {
+        let src = self.f.ty(v).shape.clone();
+        if !src.is_empty() {
+            if src.len() != shape.len() {
+                return Err(self.err(range, format!("Cannot broadcast, rank mismatch: {src:?}, {shape:?}")));
+            }
+            if let Some(i) = (0..src.len()).find(|&i| src[i] != shape[i] && src[i] != 1) {
+                return Err(self.err(
+                    range,
+                    format!(
+                        "Cannot broadcast, the expanded size of the tensor ({}) must match the existing size ({}) in non-singleton dimension {i}: {src:?}, {shape:?}",
+                        shape[i], src[i]
+                    ),
+                ));
+            }
+        }
+        self.broadcast_to(v, shape, range)
+    }
+
     pub fn broadcast_to(&mut self, v: ValueId, shape: &[u32], range: TextRange) -> R<ValueId> {
         let ty = self.f.ty(v).clone();
         if ty.shape == shape {

@@ -181,7 +181,7 @@ impl Lowerer<'_> {
             for c in [a, a + count * s, s] {
                 bounds.push(self.const_scalar(DType::I32, &ConstValue::Int(c), f.range)?);
             }
-            self.for_loop_body(f, name, DType::I32, Some((a as i64, last as i64)), bounds, before, carried, &templates)
+            self.for_loop_body(f, name, DType::I32, Some((a as i64, last as i64)), bounds, None, before, carried, &templates)
         })();
         self.carried_bps.truncate(snap.carried_bps);
         match attempt {

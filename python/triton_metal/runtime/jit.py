@@ -43,6 +43,11 @@ _NUMPY_DTYPES = {
     "float8_e5m2fnuz": "fp8e5b16",
 }
 
+class NumWarpsError(ValueError, AssertionError):
+    """A num_warps that is not a power of 2 from 1 to 32: a ValueError, and the AssertionError
+    upstream's launcher raises."""
+
+
 _LAUNCH_OPTIONS = ("num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion")
 _TRY_FAST = object()  # `run` was called directly: try the launch fast path first
 
@@ -530,7 +535,7 @@ class JITFunction:
         options = {k: kwargs.pop(k) for k in _LAUNCH_OPTIONS if k in kwargs}
         num_warps = options.get("num_warps", _config.CONFIG.num_warps)
         if not isinstance(num_warps, int) or num_warps < 1 or num_warps & (num_warps - 1) or num_warps > 32:
-            raise ValueError(f"num_warps must be a power of two between 1 and 32, got {num_warps!r}")
+            raise NumWarpsError(f"num_warps must be a power of 2 between 1 and 32, got {num_warps!r}")
         try:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as e:

@@ -136,7 +136,7 @@ _INT_NOT_SPECIALIZED = """\
 _TAIL = """\
     _tm_warps = _tm_config.num_warps if num_warps is _tm_unset else num_warps
     if _tm_type(_tm_warps) is not _tm_int: return None
-    _tm_key = ({key}_tm_warps)
+    _tm_key = ({key}_tm_warps,)
     _tm_kernel = _tm_fast.get(_tm_key)
     if _tm_kernel is None: return _tm_key
     if _tm_callable(_tm_grid):
