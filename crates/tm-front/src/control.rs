@@ -20,7 +20,6 @@ const RET: &str = "<return value>";
 pub(crate) fn same_val(a: &Val, b: &Val) -> bool {
     match (a, b) {
         (Val::Tensor(x), Val::Tensor(y)) => x == y,
-        (Val::LoopIndex(x), Val::LoopIndex(y)) => x.v == y.v,
         (Val::Const(x), Val::Const(y)) => x == y,
         (Val::BlockPtr(x), Val::BlockPtr(y)) => Arc::ptr_eq(x, y),
         (Val::Descriptor(x), Val::Descriptor(y)) => Arc::ptr_eq(x, y),
