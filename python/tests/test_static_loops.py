@@ -245,7 +245,7 @@ def test_python_numbers_assigned_to_loop_carried_names():
     out[:] = 0
     number_into_carried[(1,)](out, 0)
     np.testing.assert_array_equal(out, [0, 1])
-    with pytest.raises(triton.CompilationError, match="loop-carried variable 'x' changes type"):
+    with pytest.raises(triton.CompilationError, match=r"Loop-carried variable x has initial type block\[16\] of float32 but is re-assigned to int32"):
         number_into_carried_block[(1,)](np.zeros(16, np.float32), 2, BLOCK=16)
 
 
