@@ -407,3 +407,22 @@ def test_float64_refusal_comes_after_upstreams_type_errors():
         _f64_copy[(1,)](x, x.copy())
     # Located at the first float64 value: the load.
     assert "tl.load(X)" in str(info.value)
+
+
+def test_broadcast_to_shape_as_separate_integers():
+    # upstream's signature is broadcast_to(input, *shape): the method form with separate
+    # integers, the tuple form and shape= all give the same block (test_shapes_as_params).
+    @triton.jit
+    def k(Out, N: tl.constexpr):
+        a = tl.arange(0, N).expand_dims(-1).broadcast_to(N, N)
+        b = tl.broadcast_to(tl.arange(0, N)[None, :], (N, N))
+        c = tl.arange(0, N)[:, None].broadcast_to(shape=(N, N))
+        tl.static_assert(a.shape == [tl.constexpr(N), tl.constexpr(N)])
+        offs = tl.arange(0, N)[:, None] * N + tl.arange(0, N)[None, :]
+        tl.store(Out + offs, a * 10000 + b * 100 + c)
+
+    n = 8
+    out = np.zeros((n, n), np.int32)
+    k[(1,)](out, N=n)
+    i = np.arange(n)
+    np.testing.assert_array_equal(out, i[:, None] * 10000 + i[None, :] * 100 + i[:, None])
