@@ -188,7 +188,7 @@ pub fn python_builtin(name: &str) -> &'static str {
     }
 }
 
-fn shape_of(c: &ConstValue) -> Option<Vec<u32>> {
+pub(crate) fn shape_of(c: &ConstValue) -> Option<Vec<u32>> {
     let items = match c {
         ConstValue::Tuple(t) => t.clone(),
         ConstValue::Int(_) => vec![c.clone()],
@@ -725,33 +725,7 @@ impl Lowerer<'_> {
                 }
                 t(v)
             }
-            ("broadcast_to", _) => {
-                // Upstream's signature is `broadcast_to(input, *shape)`: the shape comes as one
-                // tuple (`broadcast_to(x, (32, 32))`, `shape=`) or as separate integers
-                // (`x.broadcast_to(32, 32)`).
-                let (x, r) = args.pos.first().cloned().ok_or_else(|| self.err(range, "broadcast_to() needs a tensor"))?;
-                let x = self.tensor(&x, r)?;
-                let mut spec: Vec<(Val, TextRange)> = args.pos[1..].to_vec();
-                for (k, v, kr) in &args.kw {
-                    if k != "shape" {
-                        return Err(self.err(*kr, format!("broadcast_to() got an unexpected keyword argument '{k}'")));
-                    }
-                    spec.push((v.clone(), *kr));
-                }
-                let shape = match spec.as_slice() {
-                    [] => return Err(self.err(range, "broadcast_to() needs a shape")),
-                    [one] => {
-                        let c = self.const_arg(name, "shape", one)?;
-                        shape_of(&c).or_else(|| c.as_int().and_then(|i| u32::try_from(i).ok()).map(|i| vec![i]))
-                    }
-                    many => many
-                        .iter()
-                        .map(|a| self.const_arg(name, "shape", a).ok().and_then(|c| c.as_int()).and_then(|i| u32::try_from(i).ok()))
-                        .collect::<Option<Vec<u32>>>(),
-                }
-                .ok_or_else(|| self.err(range, "shape must be a tuple of integers"))?;
-                t(self.broadcast_exact(x, &shape, range)?)
-            }
+            ("broadcast_to", _) => self.lower_broadcast_to(args, range),
             ("broadcast", _) => {
                 let b = self.bind(name, args, &["input", "other"], 2, range)?;
                 let (x, xr) = b[0].clone().expect("required");

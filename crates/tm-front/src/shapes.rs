@@ -139,4 +139,30 @@ impl Lowerer<'_> {
         }
     }
 
+    /// `broadcast_to(input, *shape)`, as upstream: the shape as one tuple
+    /// (`broadcast_to(x, (32, 32))`, `shape=`) or as separate integers (`x.broadcast_to(32, 32)`).
+    pub(crate) fn lower_broadcast_to(&mut self, args: Args, range: TextRange) -> R<Val> {
+        let (x, r) = args.pos.first().cloned().ok_or_else(|| self.err(range, "broadcast_to() needs a tensor"))?;
+        let x = self.tensor(&x, r)?;
+        let mut spec: Vec<(Val, TextRange)> = args.pos[1..].to_vec();
+        for (k, v, kr) in &args.kw {
+            if k != "shape" {
+                return Err(self.err(*kr, format!("broadcast_to() got an unexpected keyword argument '{k}'")));
+            }
+            spec.push((v.clone(), *kr));
+        }
+        let shape = match spec.as_slice() {
+            [] => return Err(self.err(range, "broadcast_to() needs a shape")),
+            [one] => {
+                let c = self.const_arg("broadcast_to", "shape", one)?;
+                crate::builtins::shape_of(&c).or_else(|| c.as_int().and_then(|i| u32::try_from(i).ok()).map(|i| vec![i]))
+            }
+            many => many
+                .iter()
+                .map(|a| self.const_arg("broadcast_to", "shape", a).ok().and_then(|c| c.as_int()).and_then(|i| u32::try_from(i).ok()))
+                .collect::<Option<Vec<u32>>>(),
+        }
+        .ok_or_else(|| self.err(range, "shape must be a tuple of integers"))?;
+        Ok(Val::Tensor(self.broadcast_exact(x, &shape, range)?))
+    }
 }
