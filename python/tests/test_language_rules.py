@@ -282,9 +282,78 @@ def _maybe_kernel(X, S):
     tl.store(X, _maybe(tl.load(X), tl.load(S)))
 
 
-def test_return_value_on_some_paths_only_is_refused():
-    with pytest.raises(CompilationError, match="returns a value on some paths and nothing on others"):
-        _maybe_kernel[(1,)](np.zeros(1, np.int32), np.ones(1, np.int32))
+def test_return_value_on_some_paths_only_is_poison_on_the_others():
+    # upstream: a path falling off the end of a function that returns a value elsewhere
+    # returns a poison value; here it is an unspecified value (zero), and the taken path's
+    # value is exact.
+    x = np.full(1, 41, np.int32)
+    _maybe_kernel[(1,)](x, np.ones(1, np.int32))
+    assert x[0] == 42
+    x = np.full(1, 41, np.int32)
+    _maybe_kernel[(1,)](x, np.zeros(1, np.int32))  # poison stored: any value, no error
+
+
+@triton.jit
+def _return_poison(x):
+    a = False  # a plain local: a runtime value for upstream, so `if a:` is a runtime `if`
+    if a:
+        return x
+
+
+@triton.jit
+def _poison_kernel(Out):
+    tl.store(Out, _return_poison(0))
+
+
+def test_poison_return_of_a_plain_local_condition():
+    out = np.full(1, 7, np.int32)
+    _poison_kernel[(1,)](out)  # upstream's test_poison_return: compiles and runs
+
+
+@triton.jit
+def _bare(x, s):
+    if s > 0:
+        return x + 1
+    return
+
+
+@triton.jit
+def _bare_kernel(X, S):
+    tl.store(X, _bare(tl.load(X), tl.load(S)))
+
+
+def test_value_and_bare_return_are_inconsistent():
+    with pytest.raises(CompilationError, match="Inconsistent return types in _bare"):
+        _bare_kernel[(1,)](np.zeros(1, np.int32), np.ones(1, np.int32))
+
+
+# ----- noinline functions: upstream's rule on their arguments -----
+
+
+@triton.jit(noinline=True)
+def _scale_noinline(v, i):
+    return v * i
+
+
+@triton.jit
+def _noinline_block_kernel(X):
+    offs = tl.arange(0, 4)
+    tl.store(X + offs, _scale_noinline(tl.load(X + offs), 2))
+
+
+@triton.jit
+def _noinline_scalar_kernel(X):
+    tl.store(X, _scale_noinline(tl.load(X), 3))
+
+
+def test_noinline_call_with_block_argument_is_refused():
+    # upstream's code generator: "Function ... is marked noinline, but was called with
+    # non-scalar argument ..." (test_call[noinline])
+    with pytest.raises(CompilationError, match="Function _scale_noinline is marked noinline, but was called with non-scalar argument v"):
+        _noinline_block_kernel[(1,)](np.ones(4, np.float32))
+    x = np.full(1, 5.0, np.float32)
+    _noinline_scalar_kernel[(1,)](x)
+    assert x[0] == 15.0
 
 
 # ----- `a if c else b` for effects only -----

@@ -690,12 +690,16 @@ impl Lowerer<'_> {
         let (then_ret, else_ret) = (then_ret.unwrap_or(none.clone()), else_ret.unwrap_or(none.clone()));
         let returns_value = early && !(same_val(&then_ret, &none) && same_val(&else_ret, &none));
         if returns_value {
-            if same_val(&then_ret, &none) || same_val(&else_ret, &none) {
-                return Err(self.err(
-                    i.range,
-                    format!("{}() returns a value on some paths and nothing on others; return a value on every path", self.frame_name()),
-                ));
-            }
+            // A path that falls off the end returns upstream's poison (an undefined value:
+            // zero here); one that returns nothing explicitly is upstream's type error.
+            let poison = Val::Const(ConstValue::Int(0));
+            let (then_ret, else_ret) = match (same_val(&then_ret, &none), same_val(&else_ret, &none)) {
+                (true, _) if crate::calls::contains_bare_return(&then_body) => return Err(self.inconsistent_return(i.range)),
+                (_, true) if crate::calls::contains_bare_return(&else_body) => return Err(self.inconsistent_return(i.range)),
+                (true, _) => (poison, else_ret),
+                (_, true) => (then_ret, poison),
+                _ => (then_ret, else_ret),
+            };
             then_locals.insert(RET.to_string(), then_ret);
             else_locals.insert(RET.to_string(), else_ret);
             names.push(RET.to_string());

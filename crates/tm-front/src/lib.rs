@@ -8,6 +8,7 @@
 //! [`ParamSpec`]).
 
 mod atomics;
+mod calls;
 mod builtins;
 mod constexpr;
 mod descriptor;

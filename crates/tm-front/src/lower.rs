@@ -398,6 +398,10 @@ impl<'a> Lowerer<'a> {
         let Val::Const(c) = cond else {
             return self.runtime_if(i, cond, rest);
         };
+        if c.as_int().is_some() && (crate::control::contains_return(&i.body) || i.elif_else_clauses.iter().any(|c| crate::control::contains_return(&c.body)))
+            && crate::calls::upstream_runtime_name(&self.frame().def, &i.test) {
+            return self.runtime_if(i, Val::Const(c), rest);
+        }
         if c.truthy() {
             return self.constexpr_branch(&i.body, rest);
         }
@@ -889,9 +893,13 @@ impl<'a> Lowerer<'a> {
             def.parameters.posonlyargs.iter().chain(def.parameters.args.iter()).collect();
         let mut locals = HashMap::new();
         let mut defaults = vec![];
+        let noinline = crate::calls::is_noinline(&def);
         for (i, p) in params.iter().enumerate() {
             match bound[i].take() {
                 Some(v) => {
+                    if noinline && !p.constexpr {
+                        self.check_noinline_args(&k.name, &p.name, &v, range)?;
+                    }
                     if p.constexpr && !matches!(v, Val::Const(_)) {
                         return Err(self.err(range, format!("argument '{}' of {}() must be a tl.constexpr value", p.name, k.name)));
                     }
