@@ -6,6 +6,7 @@ import pytest
 
 import triton_metal as triton
 import triton_metal.language as tl
+from triton_metal.compiler.errors import CompilationError
 
 
 @triton.jit
@@ -230,3 +231,56 @@ def test_16bit_atomic_refusals_name_the_rule():
     # A float16 array that starts in the middle of a 32-bit word: refused, not miscomputed.
     with pytest.raises(CompilationError, match="4-byte aligned"):
         k[(1,)](np.zeros(4, np.float16)[1:], OP="add")
+
+
+# ----- upstream's shape and type rules for value and mask (`_atomic_typechecking_impl`) -----
+
+
+@triton.jit
+def _atomic_value_of_higher_rank(X):
+    offs = tl.arange(0, 4)
+    tl.atomic_add(X + offs, tl.full((2, 4), 1, tl.int32))
+
+
+@triton.jit
+def _atomic_block_value_single_pointer(X):
+    tl.atomic_max(X, tl.arange(0, 4))
+
+
+@triton.jit
+def _atomic_block_mask_single_pointer(X):
+    tl.atomic_add(X, 1, mask=tl.arange(0, 4) < 2)
+
+
+@triton.jit
+def _atomic_lower_rank_value_and_mask(X):
+    offs = tl.arange(0, 4)[None, :] + 4 * tl.arange(0, 2)[:, None]
+    tl.atomic_add(X + offs, tl.arange(0, 4), mask=tl.arange(0, 4) < 3)
+
+
+@triton.jit
+def _atomic_float_value_int_location(X):
+    tl.atomic_add(X + tl.arange(0, 4), 2.7)
+    tl.atomic_add(X + tl.arange(0, 4), tl.full((4,), -1.5, tl.float32))
+
+
+def test_atomic_value_may_not_grow_the_pointer_block():
+    with pytest.raises(CompilationError, match=r"Expected pointer argument to have shape \[2, 4\] but got \[4\]"):
+        _atomic_value_of_higher_rank[(1,)](np.zeros(8, np.int32))
+    with pytest.raises(CompilationError, match="Value argument cannot be block type if pointer argument is not a block"):
+        _atomic_block_value_single_pointer[(1,)](np.zeros(1, np.int32))
+    with pytest.raises(CompilationError, match="Mask argument cannot be block type if pointer argument is not a block"):
+        _atomic_block_mask_single_pointer[(1,)](np.zeros(1, np.int32))
+
+
+def test_atomic_lower_rank_value_and_mask_broadcast():
+    x = np.zeros(8, np.int32)
+    _atomic_lower_rank_value_and_mask[(1,)](x)
+    np.testing.assert_array_equal(x, [0, 1, 2, 0, 0, 1, 2, 0])
+
+
+def test_atomic_value_is_cast_to_the_element_type():
+    # upstream casts the value (float to int truncates toward zero): 2 + (-1)
+    x = np.zeros(4, np.int32)
+    _atomic_float_value_int_location[(1,)](x)
+    np.testing.assert_array_equal(x, [1, 1, 1, 1])

@@ -77,19 +77,14 @@ impl Lowerer<'_> {
             };
             return Err(self.err(range, format!("{name} on {} is not supported on Metal ({why})", d.language_name())));
         }
+        // Upstream's `_atomic_typechecking_impl`: the value is cast to the element type; with a
+        // block of pointers, value and mask broadcast with it but may not grow it (a value of
+        // higher rank or larger shape is refused); with one pointer they must be scalars.
         let value = |s: &mut Self, i: usize| -> R<tm_ir::ValueId> {
             let (v, r) = b[i].clone().expect("required");
             let o = s.operand(&v, r)?;
-            if let Some(vd) = s.operand_dtype(&o) {
-                if vd.is_float() && d.is_int() {
-                    return Err(s.err(r, format!("{name}: a {} value cannot update an {} location without a cast", vd.language_name(), d.language_name())));
-                }
-            }
             let x = s.materialize(&o, d, r)?;
-            if !pty.is_block() && s.f.ty(x).is_block() {
-                return Err(s.err(r, format!("{name} with a single pointer needs a single value")));
-            }
-            s.broadcast_to(x, &pty.shape, r)
+            s.atomic_operand_shape(x, &pty.shape, "Value", r)
         };
         let ty = pty.with_elem(Elem::Scalar(d));
         if is_cas {
@@ -104,12 +99,9 @@ impl Lowerer<'_> {
             let (mv, mr) = b[2].clone().expect("checked");
             let m = self.tensor(&mv, mr)?;
             if self.f.ty(m).elem != Elem::Scalar(DType::I1) {
-                return Err(self.err(mr, "mask must be a boolean (int1) value"));
+                return Err(self.err(mr, "Mask must have boolean scalar type"));
             }
-            if !pty.is_block() && self.f.ty(m).is_block() {
-                return Err(self.err(mr, "a block mask needs a block of pointers"));
-            }
-            operands.push(self.broadcast_to(m, &pty.shape, mr)?);
+            operands.push(self.atomic_operand_shape(m, &pty.shape, "Mask", mr)?);
         }
         let op = op.expect("not cas");
         Ok(Val::Tensor(self.emit1(OpKind::AtomicRmw { op, has_mask }, operands, ty)))
@@ -118,5 +110,28 @@ impl Lowerer<'_> {
     pub fn lower_debug_barrier(&mut self) -> Val {
         self.emit(OpKind::Barrier, vec![], vec![], vec![]);
         Val::Const(ConstValue::None)
+    }
+
+    /// An atomic's value or mask `x` shaped like the pointer block `shape` (upstream's rules,
+    /// with its messages).
+    fn atomic_operand_shape(&mut self, x: tm_ir::ValueId, shape: &[u32], what: &str, r: TextRange) -> R<tm_ir::ValueId> {
+        let xs = self.f.ty(x).shape.clone();
+        if shape.is_empty() && !xs.is_empty() {
+            return Err(self.err(r, format!("{what} argument cannot be block type if pointer argument is not a block")));
+        }
+        let n = xs.len().max(shape.len());
+        let pad = |s: &[u32]| -> Vec<u32> { std::iter::repeat_n(1, n - s.len()).chain(s.iter().copied()).collect() };
+        let (a, b) = (pad(shape), pad(&xs));
+        let mut out = vec![];
+        for i in 0..n {
+            if a[i] != b[i] && a[i] != 1 && b[i] != 1 {
+                return Err(self.err(r, format!("Cannot make_shape_compatible: incompatible dimensions at index {i}: {} and {}", a[i], b[i])));
+            }
+            out.push(a[i].max(b[i]));
+        }
+        if out != shape {
+            return Err(self.err(r, format!("Expected pointer argument to have shape {out:?} but got {shape:?}")));
+        }
+        self.broadcast_to(x, shape, r)
     }
 }
