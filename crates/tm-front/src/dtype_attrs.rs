@@ -93,3 +93,32 @@ pub fn pointer_attr(pointee: DType, attr: &str) -> Option<DTypeAttr> {
         _ => return None,
     })
 }
+
+/// `x.type` of a tensor as upstream has it: the dtype itself for a scalar, a block type for a
+/// block.
+pub fn tensor_type(ty: &tm_ir::Type) -> ConstValue {
+    let elem = match ty.elem {
+        tm_ir::Elem::Scalar(d) => ConstValue::DType(d),
+        tm_ir::Elem::Ptr(d) => ConstValue::PtrType(d),
+    };
+    if ty.shape.is_empty() {
+        elem
+    } else {
+        ConstValue::BlockType(Box::new(elem), ty.shape.clone())
+    }
+}
+
+/// `t.<attr>` for a block type (`x.type` of a block): its element, shape and size; of the
+/// `is_*` predicates only `is_block()` holds, as upstream.
+pub fn block_attr(elem: &ConstValue, shape: &[u32], attr: &str) -> Option<DTypeAttr> {
+    use DTypeAttr::{Predicate as P, Value as V};
+    let numel: i128 = shape.iter().map(|&s| s as i128).product();
+    Some(match attr {
+        "element_ty" | "scalar" => V(elem.clone()),
+        "shape" => V(ConstValue::Tuple(shape.iter().map(|&s| ConstValue::Int(s as i128)).collect())),
+        "numel" => V(ConstValue::Int(numel)),
+        "is_block" => P(true),
+        a if a.starts_with("is_") => P(false),
+        _ => return None,
+    })
+}

@@ -648,6 +648,7 @@ impl<'a> Lowerer<'a> {
                     tm_ir::Elem::Ptr(d) => Ok(Val::Const(ConstValue::PtrType(d))),
                 },
                 "numel" => Ok(Val::Const(ConstValue::Int(self.f.ty(v).numel() as i128))),
+                "type" => Ok(Val::Const(crate::dtype_attrs::tensor_type(self.f.ty(v)))),
                 "T" => {
                     let rank = self.f.ty(v).rank();
                     if rank != 2 {
@@ -680,11 +681,12 @@ impl<'a> Lowerer<'a> {
                     None => Err(self.err(range, format!("'{}' object has no attribute '{attr}'", c.type_name()))),
                 }
             }
-            Val::Const(c @ (ConstValue::DType(_) | ConstValue::PtrType(_))) => {
-                use crate::dtype_attrs::{pointer_attr, scalar_attr, DTypeAttr};
-                let found = match c {
-                    ConstValue::DType(d) => scalar_attr(d, attr),
-                    ConstValue::PtrType(d) => pointer_attr(d, attr),
+            Val::Const(c @ (ConstValue::DType(_) | ConstValue::PtrType(_) | ConstValue::BlockType(..))) => {
+                use crate::dtype_attrs::{block_attr, pointer_attr, scalar_attr, DTypeAttr};
+                let found = match &c {
+                    ConstValue::DType(d) => scalar_attr(*d, attr),
+                    ConstValue::PtrType(d) => pointer_attr(*d, attr),
+                    ConstValue::BlockType(e, shape) => block_attr(e, shape, attr),
                     _ => None,
                 };
                 match found {

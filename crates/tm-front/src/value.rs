@@ -17,6 +17,9 @@ pub enum ConstValue {
     DType(DType),
     /// `tl.pointer_type(d)`, e.g. the `dtype` of a pointer argument.
     PtrType(DType),
+    /// `x.type` of a block: upstream's `tl.block_type(element_ty, shape)`; the element is a
+    /// `DType` or `PtrType`.
+    BlockType(Box<ConstValue>, Vec<u32>),
     Tuple(Vec<ConstValue>),
 }
 
@@ -29,6 +32,7 @@ impl ConstValue {
             ConstValue::Float(_) => "float",
             ConstValue::Str(_) => "str",
             ConstValue::DType(_) | ConstValue::PtrType(_) => "dtype",
+            ConstValue::BlockType(..) => "block_type",
             ConstValue::Tuple(_) => "tuple",
         }
     }
@@ -41,7 +45,7 @@ impl ConstValue {
             ConstValue::Int(i) => *i != 0,
             ConstValue::Float(f) => *f != 0.0,
             ConstValue::Str(s) => !s.is_empty(),
-            ConstValue::DType(_) | ConstValue::PtrType(_) => true,
+            ConstValue::DType(_) | ConstValue::PtrType(_) | ConstValue::BlockType(..) => true,
             ConstValue::Tuple(t) => !t.is_empty(),
         }
     }
@@ -65,6 +69,7 @@ impl fmt::Display for ConstValue {
             ConstValue::Str(s) => write!(f, "{s:?}"),
             ConstValue::DType(d) => write!(f, "tl.{}", d.language_name()),
             ConstValue::PtrType(d) => write!(f, "tl.pointer_type(tl.{})", d.language_name()),
+            ConstValue::BlockType(e, shape) => write!(f, "tl.block_type({e}, {shape:?})"),
             ConstValue::Tuple(t) => {
                 f.write_str("(")?;
                 for (i, v) in t.iter().enumerate() {

@@ -160,6 +160,9 @@ fn kernel_params(py: Python<'_>, src: &Bound<'_, PyTuple>) -> PyResult<Vec<(Stri
 #[pyclass(module = "triton_metal._core", frozen)]
 struct Kernel {
     inner: CompiledKernel,
+    /// What `kernel[grid](*args)` needs to pack arguments (the JITFunction and the specs),
+    /// given by the JIT at compile time; None for kernels compiled otherwise.
+    launch_info: Option<Py<PyAny>>,
 }
 
 #[pymethods]
@@ -177,6 +180,16 @@ impl Kernel {
         d.set_item("layout", &self.inner.layouts)?;
         d.set_item("msl", &self.inner.msl)?;
         Ok(d)
+    }
+    #[getter]
+    fn launch_info(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.launch_info.as_ref().map(|i| i.clone_ref(py))
+    }
+    /// `kernel[grid](*args)`, as on Triton's `CompiledKernel` (what `JITFunction.run` returns):
+    /// the arguments are packed by `triton_metal.runtime.jit._compiled_runner`.
+    fn __getitem__(slf: &Bound<'_, Self>, grid: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let runner = slf.py().import("triton_metal.runtime.jit")?.getattr("_compiled_runner")?;
+        Ok(runner.call1((slf, grid))?.unbind())
     }
     #[getter]
     fn timings(&self) -> Vec<(String, f64)> {
@@ -513,16 +526,24 @@ fn memory_stats() -> (u64, u64) {
 
 /// Compiles `src` specialised by `specs` with `num_warps` warps per program. With
 /// `cache=False` the kernel cache (memory and disk) is bypassed: it compiles from source.
+/// `launch_info` is kept for `kernel[grid](*args)` (see `Kernel.__getitem__`).
 #[pyfunction]
-#[pyo3(signature = (src, specs, num_warps, cache = true))]
-fn compile(py: Python<'_>, src: &Bound<'_, PyTuple>, specs: &Bound<'_, PyList>, num_warps: u32, cache: bool) -> PyResult<Kernel> {
+#[pyo3(signature = (src, specs, num_warps, cache = true, launch_info = None))]
+fn compile(
+    py: Python<'_>,
+    src: &Bound<'_, PyTuple>,
+    specs: &Bound<'_, PyList>,
+    num_warps: u32,
+    cache: bool,
+    launch_info: Option<Py<PyAny>>,
+) -> PyResult<Kernel> {
     guarded("compiling a kernel", || {
         let source = kernel_source(src)?;
         let specs = specs.iter().map(|s| param_spec(&s)).collect::<PyResult<Vec<_>>>()?;
         let req = CompileRequest { source, specs, num_warps };
         let compile = if cache { tm_driver::compile } else { tm_driver::compile_without_cache };
         let inner = py.detach(|| compile(&req)).map_err(|e| compilation_error(py, e))?;
-        Ok(Kernel { inner })
+        Ok(Kernel { inner, launch_info })
     })
 }
 

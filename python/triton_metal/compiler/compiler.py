@@ -19,7 +19,7 @@ import json
 from collections import namedtuple
 
 from .. import _core
-from ..runtime.jit import JITFunction, _normalize_grid, _pointer_of
+from ..runtime.jit import JITFunction, _normalize_grid, _pack_launch
 from .errors import CompilationError
 
 __all__ = ["ASTSource", "CompiledKernel", "compile", "make_backend", "triton_key"]
@@ -209,43 +209,9 @@ class CompiledKernel:
         return {"name": self.name, "grid": grid, "stream": stream}
 
     def _arguments(self, args):
-        """Buffers and scalars of a launch from all the kernel's parameters, in order."""
-        fn = self.src.fn
-        if len(args) != len(self._specs):
-            raise TypeError(
-                f"kernel '{self.name}' takes {len(self._specs)} arguments "
-                f"({', '.join(fn.arg_names)}), got {len(args)}"
-            )
-        buffers, scalars = [], []
-        for i, kind in zip(self._runtime, self._kinds):
-            arg = args[i]
-            name = fn.arg_names[i]
-            if kind == "ptr":
-                ptr = _pointer_of(name, self.name, arg)
-                if ptr is None:
-                    raise TypeError(f"argument '{name}' of kernel '{self.name}' must be an array, got {type(arg).__name__}")
-                dt, align, buf = ptr
-                want = self._specs[i]
-                if dt != want[1] and not (want[1] == "i1" and dt in ("i8", "u8")):
-                    raise TypeError(
-                        f"argument '{name}' of kernel '{self.name}' was compiled for *{want[1]}, got an array of {dt}"
-                    )
-                if align < want[2]:
-                    raise ValueError(
-                        f"argument '{name}' of kernel '{self.name}' was compiled for {want[2]}-byte alignment, "
-                        f"got an array aligned to {align} bytes"
-                    )
-                buffers.append(buf)
-            elif kind == "int":
-                v = int(arg)
-                if self._specs[i][2] == 16 and v % 16:
-                    raise ValueError(
-                        f"argument '{name}' of kernel '{self.name}' was compiled as a multiple of 16, got {v}"
-                    )
-                scalars.append(v)
-            else:
-                scalars.append(float(arg))
-        return buffers, scalars
+        """Buffers and scalars of a launch from all the kernel's parameters, in order (or
+        those not declared tl.constexpr, as launchers before Triton 3.3 took them)."""
+        return _pack_launch(self.src.fn, self.name, self._specs, args)
 
     def _run(self, grid_0, grid_1, grid_2, stream, function, metadata, launch_metadata, enter_hook, exit_hook, *args):
         if enter_hook is not None:
@@ -300,7 +266,7 @@ def compile(src, target=None, options=None):
     specs, runtime = src.specs()
     fn = src.fn
     try:
-        kernel = _core.compile(fn._compile_source(), specs, num_warps)
+        kernel = _core.compile(fn._compile_source(), specs, num_warps, launch_info=(fn, specs))
     except CompilationError as e:
         # The message already names the file and line; say which kernel it was.
         if fn.__name__ not in str(e):

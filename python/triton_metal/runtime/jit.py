@@ -8,6 +8,7 @@ building a small key tuple and one dict lookup.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import inspect
 import numbers
 import operator
@@ -92,6 +93,8 @@ def _array_handler(arg):
         return _host_array
     if hasattr(arg, "__cuda_array_interface__"):
         return _cuda_array
+    if hasattr(arg, "data_ptr") and hasattr(arg, "dtype"):
+        return _tensor_like
     return None
 
 
@@ -244,6 +247,35 @@ def _torch_tensor(name, kernel_name, arg):
     )
 
 
+def _tensor_like(name, kernel_name, arg):
+    """Any other object with ``data_ptr()`` and ``dtype`` (Triton takes those as pointers:
+    libraries pass views with their own pointer, shape and strides). Its memory: the storage
+    behind it where it names one (``untyped_storage()``), else what its shape and strides span."""
+    dt = getattr(arg.dtype, "_tm_short", None) or _short_dtype(name, kernel_name, arg.dtype)
+    device = getattr(getattr(arg, "device", None), "type", "cpu")
+    if device != "cpu":
+        raise TypeError(
+            f"argument '{name}' of kernel '{kernel_name}' ({type(arg).__name__}) is on device '{device}'; "
+            f"{_RUNTIME_NAME} takes objects with data_ptr() on the CPU only (pass the tensor itself)"
+        )
+    addr = int(arg.data_ptr())
+    storage = getattr(arg, "untyped_storage", None)
+    if storage is not None:
+        st = storage()
+        start, length = int(st.data_ptr()), int(st.nbytes())
+        if not start <= addr <= start + length:
+            raise ValueError(f"argument '{name}' of kernel '{kernel_name}': data_ptr() lies outside its storage")
+    elif hasattr(arg, "shape") and callable(getattr(arg, "stride", None)):
+        isz = getattr(arg.dtype, "itemsize", None) or arg.element_size()
+        start, length = _extent(addr, tuple(arg.shape), [s * isz for s in arg.stride()], isz)
+    else:
+        raise TypeError(
+            f"argument '{name}' of kernel '{kernel_name}' ({type(arg).__name__}) has data_ptr() but neither "
+            "untyped_storage() nor shape and stride(): the extent of its memory is unknown"
+        )
+    return dt, _alignment(addr), (addr, start, length, _WRITABLE)
+
+
 def _metal_buffer(tensor):
     """An MPS tensor as its own Metal buffer and offset (the path without
     torch.mps.compile_shader, after torch.mps.synchronize())."""
@@ -316,6 +348,16 @@ def _describe_global(value, seen, names=frozenset()):
     return ("unsupported", type(value).__name__)
 
 
+def _canonical(value):
+    """repr() with dict items sorted, so that the text does not depend on hash order."""
+    if isinstance(value, dict):
+        items = sorted((repr(k), _canonical(v)) for k, v in value.items())
+        return "{" + ",".join(f"{k}:{v}" for k, v in items) + "}"
+    if isinstance(value, (tuple, list)):
+        return "(" + ",".join(_canonical(v) for v in value) + ")"
+    return repr(value)
+
+
 def _code_names(code):
     names = set(code.co_names) | set(code.co_freevars)
     for c in code.co_consts:
@@ -353,15 +395,18 @@ class JITFunction:
         self.arg_names = [p for p, _ in params]
         self.constexprs = [i for i, (_, c) in enumerate(params) if c]
         self._is_constexpr = [c for _, c in params]
-        self.do_not_specialize = {
-            self.arg_names.index(p) if isinstance(p, str) else p for p in (do_not_specialize or ())
-        }
+        # By index or by name; a name that is no parameter is ignored, as in Triton.
+        dns = set(do_not_specialize or ())
+        self.do_not_specialize = {i for i, n in enumerate(self.arg_names) if i in dns or n in dns}
         self._globals = None
         self._fast = {}  # kernels of the launch fast path (launcher.py), by its own key
         self._fast_launch = self._with_grid = None  # made at the first launch
         self.cache = {}
         _config.FUNCTIONS.add(self)
-        self.params = [_Param(i, n, c) for i, (n, c) in enumerate(params)]
+        sig = self.signature.parameters
+        self.params = [
+            _Param(i, n, c, sig.get(n), i in self.do_not_specialize) for i, (n, c) in enumerate(params)
+        ]
 
     def _make_fast_path(self):
         """Generates the launch fast path (launcher.py; a millisecond or so, so not before
@@ -394,6 +439,14 @@ class JITFunction:
             self._col_offset,
             self._collect_globals(seen) if with_globals else {},
         )
+
+    @property
+    def cache_key(self):
+        """A hex digest of the source and of everything it uses (constants, called @triton.jit
+        functions, their globals): equal for equal programs, stable across processes.
+        Libraries name their generated files and tuning caches by it, as with Triton's."""
+        text = _canonical(self._source_tuple(frozenset({id(self)})))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
     def _compile_source(self):
         """The source tuple the core compiles (globals collected at the first compile)."""
@@ -508,7 +561,7 @@ class JITFunction:
         key, specs, buffers, scalars = self._specialize(arguments)
         kernel = self.cache.get((key, num_warps))
         if kernel is None:
-            kernel = _core.compile(self._compile_source(), specs, num_warps)
+            kernel = _core.compile(self._compile_source(), specs, num_warps, launch_info=(self, specs))
             self.cache[(key, num_warps)] = kernel
         _config.check_limits(kernel, self.__name__)
         if warmup:
@@ -559,7 +612,7 @@ class JITFunction:
         if kernel is None:
             if self._globals is None:
                 self._globals = self._source_tuple(frozenset({id(self)}))
-            kernel = _core.compile(self._globals, specs, num_warps)
+            kernel = _core.compile(self._globals, specs, num_warps, launch_info=(self, specs))
             self.cache[(key, num_warps)] = kernel
         _config.check_limits(kernel, self.__name__)
         return kernel, arguments, scalars, options
@@ -587,11 +640,24 @@ class JITFunction:
 class _Param:
     """One parameter of a jit function (Triton's ``KernelParam``)."""
 
-    def __init__(self, num, name, is_constexpr):
+    def __init__(self, num, name, is_constexpr, param=None, do_not_specialize=False):
         self.num = num
         self.name = name
         self.is_constexpr = is_constexpr
-        self.do_not_specialize = False
+        self.do_not_specialize = do_not_specialize
+        self._param = param
+
+    @property
+    def default(self):
+        return inspect.Parameter.empty if self._param is None else self._param.default
+
+    @property
+    def has_default(self):
+        return self.default is not inspect.Parameter.empty
+
+    @property
+    def annotation(self):
+        return inspect.Parameter.empty if self._param is None else self._param.annotation
 
     def __repr__(self):
         return f"KernelParam({self.num}, {self.name!r}, constexpr={self.is_constexpr})"
@@ -645,6 +711,67 @@ def _warmup_array(arg):
     if short not in names:
         raise TypeError(f"warmup: unknown array dtype {arg!r}")
     return _WarmupArray(types.SimpleNamespace(name=names[short]))
+
+
+def _pack_launch(fn, kname, specs, args):
+    """Buffers and scalars of a launch of a compiled kernel from positional arguments, as
+    Triton's compiled-kernel launcher takes them: every parameter in order (constexpr ones
+    included, their values ignored: they are compiled in), or the parameters not declared
+    tl.constexpr only (what libraries pass for Triton versions before 3.3)."""
+    if len(args) != len(specs):
+        runtime = [i for i, c in enumerate(fn._is_constexpr) if not c]
+        if len(args) != len(runtime):
+            raise TypeError(
+                f"kernel '{kname}' takes {len(specs)} arguments ({', '.join(fn.arg_names)}), "
+                f"or its {len(runtime)} not declared tl.constexpr; got {len(args)}"
+            )
+        full = [None] * len(specs)
+        for i, a in zip(runtime, args):
+            full[i] = a
+        args = full
+    buffers, scalars = [], []
+    for i, spec in enumerate(specs):
+        kind, arg, name = spec[0], args[i], fn.arg_names[i]
+        if kind == "ptr":
+            ptr = _pointer_of(name, kname, arg)
+            if ptr is None:
+                raise TypeError(f"argument '{name}' of kernel '{kname}' must be an array, got {type(arg).__name__}")
+            dt, align, buf = ptr
+            if dt != spec[1] and not (spec[1] == "i1" and dt in ("i8", "u8")):
+                raise TypeError(f"argument '{name}' of kernel '{kname}' was compiled for *{spec[1]}, got an array of {dt}")
+            if align < spec[2]:
+                raise ValueError(
+                    f"argument '{name}' of kernel '{kname}' was compiled for {spec[2]}-byte alignment, "
+                    f"got an array aligned to {align} bytes"
+                )
+            buffers.append(buf)
+        elif kind == "int":
+            v = int(arg)
+            if spec[2] == 16 and v % 16:
+                raise ValueError(f"argument '{name}' of kernel '{kname}' was compiled as a multiple of 16, got {v}")
+            scalars.append(v)
+        elif kind == "float":
+            scalars.append(float(arg))
+    return buffers, scalars
+
+
+def _compiled_runner(kernel, grid):
+    """``kernel[grid](*args)`` on a kernel ``JITFunction.run`` returned (``_core.Kernel``
+    calls this), as on Triton's ``CompiledKernel``: launches it once with these arguments."""
+    info = kernel.launch_info
+    if info is None:
+        raise TypeError(f"kernel '{kernel.name}' was not compiled by a @triton.jit function: launch it with .launch()")
+    fn, specs = info
+
+    def runner(*args, stream=None):
+        buffers, scalars = _pack_launch(fn, kernel.name, specs, args)
+        g = _normalize_grid(grid, kernel.name)
+        if buffers and _mps.MPSArg in map(type, buffers):
+            _MPSLaunch(kernel, kernel.name).launch(g, buffers, scalars)
+        else:
+            kernel.launch(g, buffers, scalars)
+
+    return runner
 
 
 def _normalize_grid(grid, kname):
