@@ -51,3 +51,22 @@ def test_bfloat16_dot_accumulates_in_float32():
     assert "simdgroup_multiply_accumulate" in k.asm["msl"]
     ref = (a.astype(np.float32) @ b.astype(np.float32)).astype(bf16).astype(np.float32)
     np.testing.assert_allclose(c.astype(np.float32), ref, rtol=1e-2, atol=1e-2)
+
+
+@triton.jit
+def convert_16(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs).to(out_ptr.dtype.element_ty))
+
+
+@pytest.mark.parametrize("src, dst", [(bf16, np.float16), (np.float16, bf16)])
+def test_bfloat16_float16_conversions(src, dst):
+    """bfloat16 <-> float16 (no direct MSL conversion): rounded once to nearest even, with
+    float16's overflow to infinity and its subnormals."""
+    rng = np.random.default_rng(1)
+    x = (rng.standard_normal(1024) * 2.0 ** rng.integers(-30, 20, 1024)).astype(src)
+    x[:4] = [np.inf, -np.inf, np.nan, 0.0]
+    out = np.zeros(1024, dst)
+    convert_16[(1,)](x, out, BLOCK=1024)
+    expected = x.astype(np.float32).astype(dst)
+    np.testing.assert_array_equal(out.astype(np.float32), expected.astype(np.float32))

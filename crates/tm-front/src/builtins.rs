@@ -72,6 +72,7 @@ pub const LANGUAGE: &[&str] = &[
     "xor_sum",
     "reduce",
     "dot",
+    "dot_scaled",
     "pointer_type",
     "trans",
     "permute",
@@ -736,6 +737,7 @@ impl Lowerer<'_> {
                 Ok(crate::lower::tuple_val(vec![Val::Tensor(x), Val::Tensor(y)]))
             }
             ("dot", _) => self.lower_dot(args, range),
+            ("dot_scaled", _) => self.lower_dot_scaled(args, range),
             ("gather", _) => self.lower_gather(args, range),
             ("make_tensor_descriptor", _) => self.lower_make_descriptor(args, range),
             ("make_block_ptr", _) => self.lower_make_block_ptr(args, range),

@@ -14,6 +14,7 @@ mod constexpr;
 mod descriptor;
 mod dtype_attrs;
 mod dot;
+mod dot_scaled;
 mod memory;
 mod shapes;
 mod static_loop;

@@ -665,6 +665,11 @@ impl<'a> Emitter<'a> {
                         })
                     }
                     (CastKind::Convert, _, Elem::Scalar(DType::I1)) => Box::new(|a: &[String]| format!("({} != 0)", a[0])),
+                    // bfloat <-> half has no direct conversion in MSL: through float, exact, then
+                    // one rounding (to nearest even), as a direct conversion would round.
+                    (CastKind::Convert, Elem::Scalar(DType::BF16 | DType::F16), Elem::Scalar(DType::BF16 | DType::F16)) => {
+                        Box::new(move |a: &[String]| format!("({decl})((float)({}))", a[0]))
+                    }
                     (CastKind::Convert, Elem::Scalar(fd), Elem::Scalar(td)) if fd.is_float() && td.is_int() => {
                         let suffix = crate::dialect::int_suffix(td);
                         Box::new(move |a: &[String]| format!("tm_f2{suffix}((float)({}))", a[0]))
