@@ -250,3 +250,31 @@ def test_errors(case, message):
     s = np.full(32, 127, np.uint8)
     with pytest.raises(CompilationError, match=message.replace("(", r"\(").replace("[", r"\[")):
         error_kernel[(1,)](x, x, s, np.zeros((32, 32), np.float32), CASE=case)
+
+
+@triton.jit
+def batched_kernel(A, AS, B, Out, NB: tl.constexpr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rb = tl.arange(0, NB)[:, None, None]
+    rm = tl.arange(0, M)[None, :, None]
+    rn = tl.arange(0, N)[None, None, :]
+    rk2 = tl.arange(0, K // 2)
+    a = tl.load(A + rb * (M * K // 2) + rm * (K // 2) + rk2[None, None, :])
+    a_scale = tl.load(AS + rb * (M * K // 32) + rm * (K // 32) + tl.arange(0, K // 32)[None, None, :])
+    b = tl.load(B + rb * (K * N) + tl.arange(0, K)[None, :, None] * N + rn)
+    c = tl.dot_scaled(a, a_scale, "e2m1", b, None, "bf16")
+    tl.store(Out + rb * (M * N) + rm * N + rn, c)
+
+
+def test_batched():
+    """3-D operands: [B, M, K] (e2m1, scaled per batch) x [B, K, N] (bf16)."""
+    rng = np.random.default_rng(5)
+    nb, M, N, K = 2, 16, 32, 64
+    a = rng.integers(0, 256, (nb, M, K // 2), dtype=np.uint8)
+    sa = rng.integers(115, 135, (nb, M, K // 32), dtype=np.uint8)
+    b = rng.standard_normal((nb, K, N)).astype(ml_dtypes.bfloat16)
+    out = np.zeros((nb, M, N), np.float32)
+    batched_kernel[(1,)](a, sa, b, out, nb, M, N, K)
+    for i in range(nb):
+        av = unpack_e2m1(a[i], 1) * np.repeat(scale_value(sa[i]), 32, axis=1)
+        bv = b[i].astype(np.float64)
+        check(out[i], av @ bv, np.abs(av) @ np.abs(bv))
