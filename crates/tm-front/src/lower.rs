@@ -630,6 +630,9 @@ impl<'a> Lowerer<'a> {
                 if matches!(attr, "math" | "extra" | "libdevice" | "cuda") {
                     return Ok(Val::Module(Module::Math));
                 }
+                if attr == "pi32_t" {
+                    return Ok(Val::Const(ConstValue::PtrType(DType::I32)));
+                }
                 if matches!(attr, "core" | "standard") {
                     return Ok(Val::Module(Module::Language));
                 }

@@ -95,8 +95,8 @@ impl Lowerer<'_> {
         self.check_dtype_supported(elem, range)?;
         let (vv, vr) = b[1].clone().expect("required");
         let val = self.operand(&vv, vr)?;
-        // As Triton, the value is cast to the pointer's element type (float to int truncates).
-        self.operand_dtype(&val).ok_or_else(|| self.err(vr, "tl.store needs a numeric value"))?;
+        // As Triton, the value is cast to the pointer's element type (float to int truncates; a
+        // pointer stored to int64 memory is its address).
         if let Operand::Value(v) = &val {
             let vs = &self.f.ty(*v).shape;
             if !pty.is_block() && !vs.is_empty() {

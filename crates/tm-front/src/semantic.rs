@@ -194,12 +194,33 @@ impl Lowerer<'_> {
                 self.check_dtype_supported(d, range)?;
                 Ok(self.emit1(OpKind::Cast(CastKind::Convert), vec![v], ty.with_elem(Elem::Scalar(d))))
             }
+            // Upstream's `cast`: a pointer becomes its 64-bit address, or whether it is non-null.
             Elem::Ptr(_) if d == DType::I64 => {
                 Ok(self.emit1(OpKind::Cast(CastKind::PtrToInt), vec![v], ty.with_elem(Elem::Scalar(d))))
             }
-            Elem::Ptr(p) => Err(self.err(
+            Elem::Ptr(_) if d == DType::I1 => {
+                let addr = self.emit1(OpKind::Cast(CastKind::PtrToInt), vec![v], ty.with_elem(Elem::Scalar(DType::I64)));
+                self.cast(addr, d, range)
+            }
+            Elem::Ptr(_) => Err(self.err(
                 range,
-                format!("cannot convert a pointer to {} into {}", p.language_name(), d.language_name()),
+                format!("cannot cast {} to {} (a pointer converts to int64 or int1 only)", self.type_name_of(v), crate::dtype_attrs::upstream_name(d)),
+            )),
+        }
+    }
+
+    /// Upstream's `cast` to a pointer type: an integer becomes the pointer at that address
+    /// (`tt.int_to_ptr`), a pointer a pointer to another element type.
+    pub fn cast_to_ptr(&mut self, v: ValueId, p: DType, range: TextRange) -> R<ValueId> {
+        let ty = self.f.ty(v).clone();
+        let to = ty.with_elem(Elem::Ptr(p));
+        match ty.elem {
+            Elem::Ptr(q) if q == p => Ok(v),
+            Elem::Ptr(_) => Ok(self.emit1(OpKind::Cast(CastKind::PtrCast), vec![v], to)),
+            Elem::Scalar(d) if d.is_int() || d.is_bool() => Ok(self.emit1(OpKind::Cast(CastKind::IntToPtr), vec![v], to)),
+            Elem::Scalar(d) => Err(self.err(
+                range,
+                format!("cannot cast {} to pointer<{}>", crate::dtype_attrs::upstream_name(d), crate::dtype_attrs::upstream_name(p)),
             )),
         }
     }
@@ -213,7 +234,9 @@ impl Lowerer<'_> {
                 self.check_dtype_supported(b, range)?;
                 Ok(self.emit1(OpKind::Cast(CastKind::Bitcast), vec![v], ty.with_elem(to)))
             }
-            (Elem::Ptr(_), Elem::Ptr(_)) => Ok(self.emit1(OpKind::Cast(CastKind::PtrCast), vec![v], ty.with_elem(to))),
+            // Upstream's `bitcast` of or to a pointer is its `cast`.
+            (_, Elem::Ptr(p)) => self.cast_to_ptr(v, p, range),
+            (Elem::Ptr(_), Elem::Scalar(d)) => self.cast(v, d, range),
             (a, b) => Err(self.err(range, format!("cannot bitcast {a} to {b}: the bit widths differ"))),
         }
     }

@@ -676,9 +676,15 @@ impl<'a> Emitter<'a> {
                     }
                     (CastKind::Convert, _, _) | (CastKind::PtrCast, _, _) => Box::new(move |a: &[String]| format!("({decl})({})", a[0])),
                     (CastKind::Bitcast, _, _) => Box::new(move |a: &[String]| format!("as_type<{decl}>({})", a[0])),
-                    (CastKind::PtrToInt | CastKind::IntToPtr, _, _) => {
-                        return Err(unsupported("converting between pointers and integers", loc))
+                    // A device pointer is its 64-bit address (MSL converts `device T*` to and from
+                    // `ulong`); a narrower integer is zero-extended first, as LLVM's inttoptr.
+                    (CastKind::PtrToInt, _, _) => Box::new(move |a: &[String]| format!("({decl})(ulong)({})", a[0])),
+                    (CastKind::IntToPtr, Elem::Scalar(fd), _) => {
+                        let u = msl_type_name(unsigned_of(fd)).unwrap_or("ulong");
+                        let u = if fd.is_bool() { "uchar" } else { u };
+                        Box::new(move |a: &[String]| format!("({decl})(ulong)({u})({})", a[0]))
                     }
+                    (CastKind::IntToPtr, _, _) => return Err(unsupported("internal: int_to_ptr of a pointer", loc)),
                 };
                 self.elementwise(op, l, name, |a| expr(a))
             }
