@@ -25,6 +25,7 @@ mod prefs;
 mod reduce;
 mod scan;
 mod scan_regs;
+mod scan_smem;
 mod shape;
 pub mod layout;
 pub mod variants;

@@ -1,12 +1,12 @@
 //! Scans, sorting, flipping and histograms, in threadgroup memory:
-//! - scans: in registers where they can be (`scan_regs.rs`), otherwise Hillis-Steele, log2(n) double-buffered steps with a barrier each,
-//!   the combine region inlined (left operand first, so non-commutative
-//!   combines keep their order);
+//! - scans: in registers where they can be (`scan_regs.rs`), otherwise through
+//!   threadgroup memory, in pieces when the block does not fit (`scan_smem.rs`);
 //! - sort: a bitonic network along the last dim;
 //! - flip: a staged reversal; histogram: threadgroup atomics.
 
-use crate::emit::{elem_decl, unsupported, Emitter, R};
-use tm_ir::{Elem, Op, OpKind};
+use crate::emit::{elem_decl, unsupported, Emitter, Repr, R};
+use tm_abi::MAX_THREADGROUP_BYTES;
+use tm_ir::{Elem, Op, OpKind, ValueId};
 
 impl Emitter<'_> {
     pub(crate) fn scan_like_op(&mut self, op: &Op) -> R<()> {
@@ -14,90 +14,52 @@ impl Emitter<'_> {
         let threads = self.num_warps * 32;
         let x = op.operands[0];
         let ty = self.f.ty(x).clone();
-        let numel = ty.numel() as u32;
+        let numel = ty.numel();
         let shape = ty.shape.clone();
         match &op.kind {
             OpKind::Scan { axis, reverse } => {
                 if !*reverse && self.scan_in_registers(op, *axis as usize)? {
                     return Ok(());
                 }
-                let n = op.operands.len();
-                let axis = *axis as usize;
-                let strides = Self::strides(&shape);
-                let (len, st) = (shape[axis], strides[axis] as u32);
-                let mut bufs = vec![];
-                let mut off = 0u32;
-                for &v in &op.operands {
-                    let d = self.f.ty(v).dtype().ok_or_else(|| unsupported("scanning pointers", loc))?;
-                    let t = elem_decl(Elem::Scalar(d), loc)?;
-                    let a = format!("((threadgroup {t}*)(tm_smem + {off}u))");
-                    off = (off + numel * d.size_bytes()).next_multiple_of(16);
-                    let b = format!("((threadgroup {t}*)(tm_smem + {off}u))");
-                    off = (off + numel * d.size_bytes()).next_multiple_of(16);
-                    bufs.push((a, b, t));
-                }
-                self.smem_bytes = self.smem_bytes.max(off);
-                self.barrier_before_smem_write();
-                for (i, &v) in op.operands.iter().enumerate() {
-                    let dst = bufs[i].0.clone();
-                    self.write_staged_at(v, &dst, &|_, lin| lin.to_string());
-                }
-                self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
-                let region = op.regions[0].clone();
-                let mut cur = 0usize;
-                let mut step = 1u32;
-                while step < len {
-                    let (src, dst): (Vec<String>, Vec<String>) =
-                        bufs.iter().map(|(a, b, _)| if cur == 0 { (a.clone(), b.clone()) } else { (b.clone(), a.clone()) }).unzip();
-                    self.line(format!("for (uint e = tm_tid; e < {numel}u; e += {threads}u) {{"));
-                    self.depth += 1;
-                    self.line(format!("const uint c = (e / {st}u) % {len}u;"));
-                    let (cond, partner) = if *reverse {
-                        (format!("c + {step}u < {len}u"), format!("e + {}u", step * st))
-                    } else {
-                        (format!("c >= {step}u"), format!("e - {}u", step * st))
-                    };
-                    self.line(format!("if ({cond}) {{"));
-                    self.depth += 1;
-                    for i in 0..n {
-                        self.line(format!("{}[e] = {}[{partner}];", dst[i], src[i]));
-                    }
-                    let acc: Vec<String> = dst.iter().map(|d| format!("{d}[e]")).collect();
-                    let other: Vec<String> = src.iter().map(|s| format!("{s}[e]")).collect();
-                    self.combine_inline(&region, &acc, &other)?;
-                    self.depth -= 1;
-                    self.line("} else {");
-                    for i in 0..n {
-                        self.line(format!("    {}[e] = {}[e];", dst[i], src[i]));
-                    }
-                    self.line("}");
-                    self.depth -= 1;
-                    self.line("}");
-                    self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
-                    cur ^= 1;
-                    step *= 2;
-                }
-                for (i, &res) in op.results.iter().enumerate() {
-                    let src = if cur == 0 { bufs[i].0.clone() } else { bufs[i].1.clone() };
-                    self.read_staged_at(res, &src, &|lin| lin.to_string(), loc)?;
-                }
+                self.scan_in_smem(op, *axis as usize, *reverse)?;
             }
             OpKind::Sort { .. } | OpKind::Flip => {
                 let d = ty.dtype().ok_or_else(|| unsupported("sorting pointers", loc))?;
                 let t = elem_decl(Elem::Scalar(d), loc)?;
                 let buf = format!("((threadgroup {t}*)tm_smem)");
-                let len = *shape.last().expect("blocks have a last dim");
-                self.smem_bytes = self.smem_bytes.max((numel * d.size_bytes()).next_multiple_of(16));
+                let len = u64::from(*shape.last().expect("blocks have a last dim"));
+                // In pieces of the row-major order when the block does not fit: whole rows
+                // for a sort (rows sort independently); any range for a flip (each read
+                // takes its element from whichever piece holds it).
+                let fit = u64::from(MAX_THREADGROUP_BYTES / d.size_bytes());
+                let mut piece = numel;
+                if matches!(op.kind, OpKind::Sort { .. }) {
+                    while piece > len && piece > fit && (piece / len) % 2 == 0 {
+                        piece /= 2;
+                    }
+                } else if piece > fit {
+                    piece = fit;
+                }
+                if piece * u64::from(d.size_bytes()) > u64::from(MAX_THREADGROUP_BYTES) {
+                    return Err(crate::MslError::Resources(format!(
+                        "tl.sort of rows of {len} {d} elements needs {} bytes of threadgroup memory for one row; Metal allows at most {MAX_THREADGROUP_BYTES} (32 KiB): sort shorter rows (line {})",
+                        len * u64::from(d.size_bytes()),
+                        loc.line
+                    )));
+                }
+                let pieces = numel.div_ceil(piece);
+                self.smem_bytes = self.smem_bytes.max(u32::try_from((piece * u64::from(d.size_bytes())).next_multiple_of(16)).unwrap_or(u32::MAX));
                 self.barrier_before_smem_write();
+                self.open_pieces(&op.results, piece, pieces, loc)?;
                 self.write_staged_at(x, &buf, &|_, lin| lin.to_string());
                 self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 if let OpKind::Sort { descending } = op.kind {
                     // Bitonic network: for each (k, j), element i exchanges with i ^ j.
-                    let mut k = 2u32;
+                    let mut k = 2u64;
                     while k <= len {
                         let mut j = k / 2;
                         while j > 0 {
-                            self.line(format!("for (uint e = tm_tid; e < {numel}u; e += {threads}u) {{"));
+                            self.line(format!("for (uint e = tm_tid; e < {piece}u; e += {threads}u) {{"));
                             self.depth += 1;
                             self.line(format!("const uint i = e % {len}u; const uint p = i ^ {j}u;"));
                             self.line("if (p > i) {");
@@ -116,26 +78,68 @@ impl Emitter<'_> {
                 } else {
                     self.read_staged_at(op.results[0], &buf, &|lin| format!("(({lin}) / {len}u) * {len}u + ({len}u - 1u - ({lin}) % {len}u)"), loc)?;
                 }
+                self.close_pieces(pieces);
             }
             OpKind::Histogram { bins } => {
-                let bins = *bins;
+                // In pieces of the bins when their counters do not fit.
+                let bins = u64::from(*bins);
+                let piece = bins.min(u64::from(MAX_THREADGROUP_BYTES / 4));
+                let pieces = bins.div_ceil(piece);
                 let counters = "((threadgroup atomic_int*)tm_smem)";
-                self.smem_bytes = self.smem_bytes.max((bins * 4).next_multiple_of(16));
+                self.smem_bytes = self.smem_bytes.max((piece as u32 * 4).next_multiple_of(16));
                 self.barrier_before_smem_write();
-                self.line(format!("for (uint i = tm_tid; i < {bins}u; i += {threads}u) atomic_store_explicit(&{counters}[i], 0, memory_order_relaxed);"));
-                self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 let l = self.layout_for(x);
                 let xr = self.get(x, l)?;
+                self.open_pieces(&op.results, piece, pieces, loc)?;
+                self.line(format!("for (uint i = tm_tid; i < {piece}u; i += {threads}u) atomic_store_explicit(&{counters}[i], 0, memory_order_relaxed);"));
+                self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 let regs = self.layouts[l].regs();
                 let v = Self::at(&xr, "r");
+                let (slot, range) = if pieces > 1 {
+                    (format!("(uint)({v}) - lo"), format!(" && (uint)({v}) - lo < {piece}u"))
+                } else {
+                    (v.clone(), String::new())
+                };
                 self.line(format!(
-                    "for (uint r = 0; r < {regs}u; ++r) if (L{l}_own && {v} >= 0 && {v} < {bins}) atomic_fetch_add_explicit(&{counters}[{v}], 1, memory_order_relaxed);"
+                    "for (uint r = 0; r < {regs}u; ++r) if (L{l}_own && {v} >= 0 && {v} < {bins}{range}) atomic_fetch_add_explicit(&{counters}[{slot}], 1, memory_order_relaxed);"
                 ));
                 self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 self.read_staged_at(op.results[0], "((threadgroup int*)tm_smem)", &|lin| lin.to_string(), loc)?;
+                self.close_pieces(pieces);
             }
             _ => return Err(unsupported("internal: not a scan-like op", loc)),
         }
         Ok(())
+    }
+
+    /// Opens the loop over `pieces` pieces of `piece` elements of a staging order (nothing
+    /// when there is one): `results` are declared before it, `lo` is the piece's first
+    /// index, and the staged writes and reads (`shape.rs`) keep to the piece.
+    pub(crate) fn open_pieces(&mut self, results: &[ValueId], piece: u64, pieces: u64, loc: tm_ir::Loc) -> R<()> {
+        if pieces <= 1 {
+            return Ok(());
+        }
+        for &r in results {
+            let ty = self.f.ty(r).clone();
+            let l = self.layout_for(r);
+            let name = format!("v{}", r.0);
+            self.declare_array(&name, &ty, l, loc)?;
+            self.reprs.insert(r, Repr::Array { name, layout: l });
+        }
+        self.line(format!("for (uint pc = 0; pc < {pieces}u; ++pc) {{"));
+        self.depth += 1;
+        self.line(format!("const uint lo = pc * {piece}u;"));
+        self.line("if (pc > 0u) threadgroup_barrier(mem_flags::mem_threadgroup);");
+        self.staging_piece = Some(piece);
+        Ok(())
+    }
+
+    /// Closes [`Self::open_pieces`].
+    pub(crate) fn close_pieces(&mut self, pieces: u64) {
+        if pieces > 1 {
+            self.staging_piece = None;
+            self.depth -= 1;
+            self.line("}");
+        }
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Used where the scan's layout holds each element of the axis once (no
 //! replication along it) and the element types are ones Metal shuffles;
-//! `scan.rs`'s threadgroup-memory scan covers the rest (reverse scans too).
+//! `scan_smem.rs`'s threadgroup-memory scan covers the rest (reverse scans too).
 
 use crate::emit::{elem_decl, tname, Emitter, Repr, R};
 use crate::layout::Layout;
@@ -39,6 +39,14 @@ impl Emitter<'_> {
             return Ok(false);
         }
         let fam = lay.family.clone();
+        // Simdgroup totals go through threadgroup memory (see below): where they would not
+        // fit, the threadgroup-memory scan takes it, in pieces.
+        let wpc = fam.warps_per_cta[fd];
+        let numel_out = (self.f.ty(res0).numel() / u64::from(lay.eshape[fd])).max(1);
+        let totals: u64 = dtypes.iter().map(|d| (2 * u64::from(wpc) * numel_out * u64::from(d.size_bytes())).next_multiple_of(16)).sum();
+        if wpc > 1 && totals > u64::from(tm_abi::MAX_THREADGROUP_BYTES) {
+            return Ok(false);
+        }
         let n = op.operands.len();
         let region = op.regions[0].clone();
         let id = res0.0;
@@ -63,7 +71,6 @@ impl Emitter<'_> {
         let chunks = p.regs / spt;
         let regs_out = lout.regs();
         let tpw = fam.threads_per_warp[fd];
-        let wpc = fam.warps_per_cta[fd];
         let lane_div: u32 = fam.order.iter().take_while(|&&o| o != fd).map(|&o| fam.threads_per_warp[o]).product();
         let warp_div: u32 = fam.order.iter().take_while(|&&o| o != fd).map(|&o| fam.warps_per_cta[o]).product();
         let lp = format!("((tm_lane / {lane_div}u) % {tpw}u)");
