@@ -222,8 +222,14 @@ def test_config_api():
 def test_bad_input_is_refused_clearly():
     with pytest.raises(ValueError, match=r"'BLOK', which is not a parameter of the kernel \(parameters: x_ptr"):
         triton.autotune([triton.Config({"BLOK": 64})], key=["n"])(accumulate)
-    with pytest.raises(ValueError, match=r"autotune key of kernel 'accumulate' names 'size'"):
-        triton.autotune(CONFIGS, key=["size"])(accumulate)
+    # A key naming no parameter is ignored, as upstream (flash-linear-attention shares key
+    # lists between kernels): the tuning runs and caches under the remaining keys.
+    keyed = triton.autotune(CONFIGS, key=["n", "size"], restore_value=["acc_ptr"],
+                            do_bench=ScriptedBench([3, 1, 2]))(accumulate)  # fmt: skip
+    x, out = np.arange(10, dtype=np.float32), np.zeros(10, np.float32)
+    keyed[grid](x, out, 10)
+    np.testing.assert_array_equal(out, x)
+    assert len(keyed.cache) == 1 and keyed.best_config.kwargs == {"BLOCK": 128}
     with pytest.raises(ValueError, match="reset_to_zero"):
         triton.autotune(CONFIGS, key=["n"], reset_to_zero=["out"])(accumulate)
     with pytest.raises(ValueError, match="heuristics of kernel 'accumulate' names 'B'"):
@@ -234,3 +240,20 @@ def test_bad_input_is_refused_clearly():
     x = np.zeros(10, np.float32)
     with pytest.raises(ValueError, match="Conflicting meta-parameters: BLOCK"):
         tuned[grid](x, x.copy(), 10, BLOCK=64)
+
+
+def test_configs_differing_only_in_stages_are_benchmarked_once():
+    """num_stages (and num_ctas, maxnreg) do not change triton_metal's code: configs differing
+    only there share one benchmark (libraries list blocks x warps x stages), and the tuned
+    result is still right."""
+    configs = [triton.Config({"BLOCK": b}, num_warps=w, num_stages=s) for b in (64, 128) for w in (1, 2)
+               for s in (1, 2, 3)]  # fmt: skip
+    bench = ScriptedBench([4.0, 3.0, 1.0, 2.0])
+    tuned = triton.autotune(configs, key=["n"], restore_value=["acc_ptr"], do_bench=bench)(accumulate)
+    x, out = np.arange(300, dtype=np.float32), np.zeros(300, np.float32)
+    tuned[grid](x, out, 300)
+    np.testing.assert_array_equal(out, x)
+    assert bench.calls == 4
+    best = tuned.best_config
+    assert (best.kwargs, best.num_warps, best.num_stages) == ({"BLOCK": 128}, 1, 1)
+    assert len(tuned.configs_timings) == 12

@@ -421,7 +421,65 @@ def test_written_arguments(inductor):
     assert written_arguments(by_size, {**args, "n": sympy.Symbol("s0")}) == ["x_ptr", "y_ptr", "z_ptr"]
     import torch._higher_order_ops.triton_kernel_wrap as tkw
 
-    assert tkw.identify_mutated_tensors(acc, {**args, "ATOMIC": True}, {}) == ["y_ptr"]
+    if hasattr(tkw, "identify_mutated_tensors"):  # torch 2.8
+        assert tkw.identify_mutated_tensors(acc, {**args, "ATOMIC": True}, {}) == ["y_ptr"]
+    else:  # newer torch (2.15): reads and writes as Inductor dependencies
+        accesses = tkw.identify_accessed_tensors(acc, {**args, "ATOMIC": True}, {})
+        assert [d.name for d in accesses.read_writes.writes] == ["y_ptr"]
+        assert [d.name for d in accesses.read_writes.reads] == ["x_ptr", "y_ptr", "z_ptr"]
+        assert not accesses.can_fuse_epilogue
+
+
+def test_hooks_follow_both_torch_apis(inductor):
+    """torch 2.8 asks `identify_mutated_tensors` and has `AsyncCompile.use_process_pool` as a
+    method; newer torch (2.15) asks `identify_accessed_tensors` (reads and writes as Inductor
+    dependencies) and has it as a classmethod. The hooks patch whichever the module has (a
+    crash here broke `import torch._dynamo` for every program using triton_metal)."""
+    import dataclasses
+    import types
+
+    import triton
+    import triton.language as tl
+
+    from triton_metal import _torch_hooks
+
+    @triton.jit
+    def copy(src_ptr, dst_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        tl.store(dst_ptr + offs, tl.load(src_ptr + offs, mask=offs < n), mask=offs < n)
+
+    @dataclasses.dataclass
+    class TensorAccesses:
+        read_writes: object
+        can_fuse_epilogue: bool
+
+    def other_kernels(kernel, kwargs, tma):
+        return "torch's own answer"
+
+    new = types.ModuleType("fake_new_triton_kernel_wrap")
+    new.TensorAccesses, new.identify_accessed_tensors = TensorAccesses, other_kernels
+    _torch_hooks._patch_mutation_analysis(new)
+    args = dict(src_ptr=torch.zeros(4), dst_ptr=torch.zeros(4), n=4, BLOCK=4)
+    got = new.identify_accessed_tensors(copy, args, {})
+    assert [d.name for d in got.read_writes.writes] == ["dst_ptr"]
+    assert [d.name for d in got.read_writes.reads] == ["src_ptr", "dst_ptr"] and not got.can_fuse_epilogue
+    assert new.identify_accessed_tensors(object(), args, {}) == "torch's own answer"
+
+    old = types.ModuleType("fake_old_triton_kernel_wrap")
+    old.identify_mutated_tensors = other_kernels
+    _torch_hooks._patch_mutation_analysis(old)
+    assert old.identify_mutated_tensors(copy, args, {}) == ["dst_ptr"]
+
+    for kind in (lambda f: f, classmethod):
+        class AsyncCompile:
+            use_process_pool = kind(lambda self_or_cls: True)
+            warm_pool = classmethod(lambda cls: None)
+
+        fake = types.SimpleNamespace(AsyncCompile=AsyncCompile, _pool_set=(), get_compile_threads=lambda: 1)
+        _torch_hooks._patch_compile_workers(fake)
+        assert AsyncCompile().use_process_pool() is False and AsyncCompile.warm_pool() is None
+        if kind is classmethod:
+            assert AsyncCompile.use_process_pool() is False
 
 
 def test_compile_threads_above_one_compiles_in_process(inductor, caplog):

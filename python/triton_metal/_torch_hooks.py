@@ -4,7 +4,8 @@
    ``torch.compile``'d function becomes Inductor's ``triton_kernel_wrapper_mutation``;
    Inductor keeps the call (and orders it against the reads and writes around it) only for
    the tensors ``identify_mutated_tensors`` in ``torch._higher_order_ops.triton_kernel_wrap``
-   names. Upstream answers from Triton's TTIR (``triton._C``, absent here); its fallback,
+   names (``identify_accessed_tensors`` in newer torch, e.g. 2.15, which also answers reads: for
+   triton_metal kernels every tensor argument counts as read). Upstream answers from Triton's TTIR (``triton._C``, absent here); its fallback,
    "every Tensor argument", sees no Tensor at Inductor's lowering (the arguments are
    ``TensorBox`` nodes there), so the kernel's writes would be dropped with its call. For
    triton_metal kernels the answer comes from our compiler instead: the kernel is compiled
@@ -166,20 +167,51 @@ def written_arguments(kernel, kwargs):
     return [k for k in jit_fn.arg_names if k in written and k in tensors]
 
 
+def _accessed_tensors(module, kernel, kwargs):
+    """The answer of newer torch's (e.g. 2.15) ``identify_accessed_tensors`` for a triton_metal kernel:
+    every tensor argument read (conservatively), the ones our compiler finds stored to written,
+    no epilogue fusion."""
+    from torch._inductor.dependencies import ReadWrites, StarDep
+    from torch.utils._ordered_set import OrderedSet
+
+    tensors = [k for k, v in kwargs.items() if _tensor_dtype(v) is not None]
+    written = written_arguments(kernel, kwargs)
+    read_writes = ReadWrites(
+        reads=OrderedSet(StarDep(k) for k in tensors),
+        writes=OrderedSet(StarDep(k) for k in written),
+        index_exprs=OrderedSet(),
+    )
+    return module.TensorAccesses(read_writes=read_writes, can_fuse_epilogue=False)
+
+
 def _patch_mutation_analysis(module):
-    original = module.identify_mutated_tensors
+    """Answers torch's question "which tensors does this kernel write" for triton_metal kernels.
+    torch 2.8 asks ``identify_mutated_tensors`` (a list of names); newer versions (2.15) ask
+    ``identify_accessed_tensors`` (reads and writes as Inductor dependencies). Both are
+    looked up on the module at call time, so replacing the module attribute suffices."""
+    if hasattr(module, "identify_accessed_tensors") and hasattr(module, "TensorAccesses"):
+        name, answer = "identify_accessed_tensors", lambda kernel, kwargs: _accessed_tensors(module, kernel, kwargs)
+    elif hasattr(module, "identify_mutated_tensors"):
+        name, answer = "identify_mutated_tensors", written_arguments
+    else:
+        log.warning("triton_metal: %s has neither identify_accessed_tensors nor identify_mutated_tensors; "
+                    "torch.compile cannot be told which tensors a user's triton_metal kernel writes",
+                    module.__name__)  # fmt: skip
+        return
+    original = getattr(module, name)
     if getattr(original, "_triton_metal", False):
         return
 
-    def identify_mutated_tensors(kernel, kwargs, *args, **kw):
+    def patched(kernel, kwargs, *args, **kw):
         if is_triton_metal_kernel(kernel):
-            return written_arguments(kernel, kwargs)
+            return answer(kernel, kwargs)
         return original(kernel, kwargs, *args, **kw)
 
-    identify_mutated_tensors._triton_metal = True
-    identify_mutated_tensors.__wrapped__ = original
-    identify_mutated_tensors.__doc__ = original.__doc__
-    module.identify_mutated_tensors = identify_mutated_tensors
+    patched._triton_metal = True
+    patched.__wrapped__ = original
+    patched.__doc__ = original.__doc__
+    patched.__name__ = name
+    setattr(module, name, patched)
 
 
 def triton_is_triton_metal():
@@ -208,17 +240,22 @@ def _patch_compile_workers(module):
     cls = module.AsyncCompile
     if getattr(cls.use_process_pool, "_triton_metal", False):
         return
-    use_process_pool, warm_pool = cls.use_process_pool, cls.warm_pool.__func__
+    # use_process_pool is a method in torch 2.8 and a classmethod in newer torch (2.15):
+    # both are called with their first argument (instance or class) and keep their kind.
+    use_kind = type(cls.__dict__["use_process_pool"])
+    use_process_pool = cls.__dict__["use_process_pool"]
+    use_process_pool = getattr(use_process_pool, "__func__", use_process_pool)
+    warm_pool = cls.warm_pool.__func__
 
-    def use_process_pool_(self):
-        return False if _in_process(module) else use_process_pool(self)
+    def use_process_pool_(self_or_cls):
+        return False if _in_process(module) else use_process_pool(self_or_cls)
 
     def warm_pool_(klass):
         if not _in_process(module):
             warm_pool(klass)
 
     use_process_pool_._triton_metal = True
-    cls.use_process_pool = use_process_pool_
+    cls.use_process_pool = classmethod(use_process_pool_) if use_kind is classmethod else use_process_pool_
     cls.warm_pool = classmethod(warm_pool_)
     if _in_process(module) and module._pool_set:
         module.shutdown_compile_workers()  # started when the module was imported

@@ -636,6 +636,9 @@ impl<'a> Lowerer<'a> {
                 if matches!(attr, "core" | "standard") {
                     return Ok(Val::Module(Module::Language));
                 }
+                if let Some(n) = attr.strip_prefix("CONSTEXPR_").and_then(|n| n.parse::<i128>().ok()).filter(|n| *n <= 1) {
+                    return Ok(Val::Const(ConstValue::Int(n))); // upstream's tl.core.CONSTEXPR_0 / _1
+                }
                 if matches!(attr, "num_threads" | "num_warps") {
                     return Ok(Val::Builtin(if attr == "num_threads" { "num_threads" } else { "num_warps" }));
                 }

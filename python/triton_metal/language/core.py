@@ -330,6 +330,11 @@ class constexpr:
         return bool(self.value)
 
 
+# Upstream's shared constants, used as parameter defaults (`descending: tl.constexpr = tl.core.CONSTEXPR_0`).
+CONSTEXPR_0 = constexpr(0)
+CONSTEXPR_1 = constexpr(1)
+
+
 int1 = dtype("int1")
 int8 = dtype("int8")
 int16 = dtype("int16")

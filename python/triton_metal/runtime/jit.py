@@ -7,6 +7,7 @@ building a small key tuple and one dict lookup.
 
 from __future__ import annotations
 
+import ast
 import builtins
 import hashlib
 import inspect
@@ -366,6 +367,21 @@ def _code_names(code):
     return names
 
 
+def _default_names(src):
+    """Global names that the parameters' default values read (`flip: tl.constexpr =
+    tl.core.CONSTEXPR_0`): the compiler evaluates defaults from the source, and they are not
+    among the code object's names (Python evaluates them when the `def` runs)."""
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return set()
+    fn = next((n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+    if fn is None:
+        return set()
+    defaults = [d for d in fn.args.defaults + fn.args.kw_defaults if d is not None]
+    return {n.id for d in defaults for n in ast.walk(d) if isinstance(n, ast.Name)}
+
+
 class JITFunction:
     """A function compiled by triton_metal; ``kernel[grid](*args)`` launches it."""
 
@@ -464,7 +480,7 @@ class JITFunction:
                 except ValueError:
                     pass
         out = {}
-        names = frozenset(_code_names(fn.__code__))
+        names = frozenset(_code_names(fn.__code__) | _default_names(self._src))
         for name in names:
             if name in scope:
                 out[name] = _describe_global(scope[name], seen, names)
