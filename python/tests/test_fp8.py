@@ -214,20 +214,135 @@ def test_fp8_dtype_attributes():
     k[(1,)](np.zeros(1, ml_dtypes.float8_e5m2fnuz), np.zeros(1, np.int32))
 
 
-def test_round_toward_zero_downcast_is_refused_not_rounded_to_nearest():
-    @triton.jit
-    def k(X, Z, MODE: tl.constexpr):
-        x = tl.load(X + tl.arange(0, 16))
-        tl.store(Z + tl.arange(0, 16), x.to(Z.dtype.element_ty, fp_downcast_rounding=MODE))
+# ----- fp_downcast_rounding="rtz": round toward zero, exactly -----
 
-    x = np.full(16, 1.1, np.float32)
-    z = np.zeros(16, ml_dtypes.float8_e5m2)
-    k[(1,)](x, z, MODE="rtne")
-    np.testing.assert_array_equal(z.astype(np.float32), x.astype(ml_dtypes.float8_e5m2).astype(np.float32))
-    with pytest.raises(CompilationError, match="rtz.*round to nearest even"):
-        k[(1,)](x, z, MODE="rtz")
-    with pytest.raises(CompilationError, match="rtz.*float16"):
-        k[(1,)](x, np.zeros(16, np.float16), MODE="rtz")
+def _wide_decode(np_type):
+    codes = np.arange(1 << 15, dtype=np.uint16)
+    return codes.view(np_type).astype(np.float32)
+
+
+# name -> (sign bit, largest positive finite code, has infinities, no -0)
+RTZ_FORMATS = {
+    "float16": (15, 0x7BFF, True, False),
+    "bfloat16": (15, 0x7F7F, True, False),
+    "float8e4nv": (7, 0x7E, False, False),
+    "float8e5": (7, 0x7B, True, False),
+    "float8e4b15": (7, 0x7E, False, False),
+    "float8e4b8": (7, 0x7F, False, True),
+    "float8e5b16": (7, 0x7F, False, True),
+}
+
+
+def rtz_reference(name, x):
+    """The code of the largest-magnitude finite value not above |x|, with x's sign (IEEE
+    round toward zero: overflow gives the largest finite value); infinities stay infinite in
+    formats that have them, else saturate. NaN is checked separately."""
+    sign_bit, max_code, has_inf, fnuz = RTZ_FORMATS[name]
+    if name == "float16":
+        pos = _wide_decode(np.float16)[: max_code + 1]
+    elif name == "bfloat16":
+        pos = _wide_decode(ml_dtypes.bfloat16)[: max_code + 1]
+    else:
+        pos = reference_decode(name)[: max_code + 1]
+    a = np.abs(x.astype(np.float64))
+    code = np.searchsorted(pos.astype(np.float64), a, side="right") - 1
+    code = np.minimum(code, max_code).astype(np.uint32)
+    if has_inf:
+        code[np.isinf(a)] = max_code + 1  # the infinity's code follows the largest finite one
+    neg = np.signbit(x) & ~((code == 0) & fnuz)
+    return code | np.where(neg, 1 << sign_bit, 0).astype(np.uint32)
+
+
+def rtz_probe(name, rng):
+    sign_bit, max_code, _, _ = RTZ_FORMATS[name]
+    if name.startswith("float8"):
+        reps = reference_decode(name)[: max_code + 1]
+    else:
+        # every 37th code, plus the subnormals, smallest normals and the largest values
+        codes = np.unique(np.concatenate([np.arange(0, max_code + 1, 37), np.arange(0, 2100), np.arange(max_code - 2100, max_code + 1)]))
+        reps = (_wide_decode(np.float16) if name == "float16" else _wide_decode(ml_dtypes.bfloat16))[codes]
+    reps = reps.astype(np.float32)
+    near = np.concatenate([reps, np.nextafter(reps, np.float32(np.inf)), np.nextafter(reps, np.float32(0))])
+    maxv = float(reps.max())
+    rand = np.concatenate([
+        rng.standard_normal(4000) * maxv / 4,
+        np.exp(rng.uniform(np.log(1e-38), np.log(min(maxv * 64, 3e38)), 4000)),
+    ]).astype(np.float32)
+    with np.errstate(over="ignore"):
+        specials = np.array([0.0, 1e-40, 1e-45, 2.0**-126, np.inf, maxv * 1.01, maxv * 8, 3.4e38], np.float32)
+    v = np.concatenate([near, rand, specials])
+    return np.concatenate([v, -v, [np.nan, -np.nan]]).astype(np.float32)
+
+
+@triton.jit
+def rtz_kernel(X, Z, n, BLOCK: tl.constexpr, CAST: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    m = offs < n
+    x = tl.load(X + offs, mask=m)
+    if CAST:
+        y = tl.cast(x, Z.dtype.element_ty, fp_downcast_rounding="rtz")
+    else:
+        y = x.to(Z.dtype.element_ty, fp_downcast_rounding="rtz")
+    tl.store(Z + offs, y, mask=m)
+
+
+def _codes(name, z):
+    return z.view(np.uint16 if not name.startswith("float8") else np.uint8).astype(np.uint32)
+
+
+def _out_array(name, n):
+    if name == "float16":
+        return np.zeros(n, np.float16)
+    if name == "bfloat16":
+        return np.zeros(n, ml_dtypes.bfloat16)
+    return as_fp8(np.zeros(n, np.uint8), name)
+
+
+def _check_rtz(name, x, got):
+    nan = np.isnan(x.astype(np.float32))
+    exp = rtz_reference(name, x[~nan])
+    g = got[~nan]
+    bad = np.nonzero(g != exp)[0]
+    assert bad.size == 0, [(float(x[~nan][i]), hex(g[i]), hex(exp[i])) for i in bad[:5]]
+    sign_bit, max_code, has_inf, fnuz = RTZ_FORMATS[name]
+    nan_codes = got[nan]
+    if fnuz:
+        assert (nan_codes == 0x80).all()
+    else:
+        mag = nan_codes & ((1 << sign_bit) - 1)
+        assert (mag > (max_code + 1 if has_inf else max_code)).all()  # NaN codes only
+
+
+@pytest.mark.parametrize("name", list(RTZ_FORMATS))
+@pytest.mark.parametrize("cast", [False, True])
+def test_float32_rtz_downcast_is_exact(name, cast):
+    x = rtz_probe(name, np.random.default_rng(11))
+    z = _out_array(name, x.shape[0])
+    rtz_kernel[(triton.cdiv(x.shape[0], 256),)](x, z, x.shape[0], BLOCK=256, CAST=cast)
+    got = _codes(name, z.base if name.startswith("float8") else z)
+    _check_rtz(name, x, got)
+
+
+@pytest.mark.parametrize("name", [n for n in RTZ_FORMATS if n.startswith("float8")])
+@pytest.mark.parametrize("wide", ["float16", "bfloat16"])
+def test_16_bit_rtz_downcast_to_fp8_is_exact(name, wide):
+    np_wide = np.float16 if wide == "float16" else ml_dtypes.bfloat16
+    x32 = rtz_probe(name, np.random.default_rng(5))
+    with np.errstate(over="ignore"):
+        x = x32.astype(np_wide)
+    z = _out_array(name, x.shape[0])
+    rtz_kernel[(triton.cdiv(x.shape[0], 256),)](x, z, x.shape[0], BLOCK=256, CAST=False)
+    _check_rtz(name, x.astype(np.float32), _codes(name, z.base))
+
+
+def test_rtz_on_a_conversion_that_does_not_narrow_is_upstreams_error():
+    @triton.jit
+    def k(X, Z):
+        x = tl.load(X + tl.arange(0, 16))
+        tl.store(Z + tl.arange(0, 16), x.to(tl.float32, fp_downcast_rounding="rtz"))
+
+    with pytest.raises(CompilationError, match="fp_downcast_rounding should be set only for truncating fp conversions"):
+        k[(1,)](np.zeros(16, np.float16), np.zeros(16, np.float32))
 
 
 @triton.jit

@@ -229,25 +229,25 @@ impl Lowerer<'_> {
         Ok(out)
     }
 
-    /// `fp_downcast_rounding`: conversions round to nearest even ("rtne", upstream's default);
-    /// "rtz" on a narrowing float conversion is refused rather than rounded differently.
-    fn check_downcast_rounding(&self, fname: &str, a: &Option<(Val, TextRange)>, x: tm_ir::ValueId, d: DType) -> R<()> {
-        let Some(a) = a else { return Ok(()) };
-        match self.const_arg(fname, "fp_downcast_rounding", a)? {
-            ConstValue::None => Ok(()),
-            ConstValue::Str(m) if m == "rtne" => Ok(()),
-            ConstValue::Str(m) if m == "rtz" => match self.f.ty(x).dtype() {
-                Some(s) if s.is_float() && d.is_float() && d.bits() < s.bits() => Err(self.err(
-                    a.1,
-                    format!(
-                        "fp_downcast_rounding='rtz' ({} to {}) is not supported on Metal: float conversions round to nearest even",
-                        s.language_name(),
-                        d.language_name()
-                    ),
-                )),
-                _ => Ok(()),
-            },
-            other => Err(self.err(a.1, format!("fp_downcast_rounding must be 'rtne' or 'rtz', got {other}"))),
+    /// `fp_downcast_rounding` (upstream's rule): only for a narrowing float conversion, where
+    /// "rtne" (the default) rounds to nearest even and "rtz" toward zero; returns whether rtz.
+    fn downcast_rounding(&self, fname: &str, a: &Option<(Val, TextRange)>, x: tm_ir::ValueId, d: DType) -> R<bool> {
+        let Some(a) = a else { return Ok(false) };
+        let mode = match self.const_arg(fname, "fp_downcast_rounding", a)? {
+            ConstValue::None => return Ok(false),
+            ConstValue::Str(m) if m == "rtne" || m == "rtz" => m,
+            other => return Err(self.err(a.1, format!("fp_downcast_rounding must be 'rtne' or 'rtz', got {other}"))),
+        };
+        match self.f.ty(x).dtype() {
+            Some(s) if s.is_float() && d.is_float() && d.bits() < s.bits() => Ok(mode == "rtz"),
+            s => Err(self.err(
+                a.1,
+                format!(
+                    "fp_downcast_rounding should be set only for truncating fp conversions. Source scalar type is {} and destination type is {}",
+                    s.map_or("pointer", crate::dtype_attrs::upstream_name),
+                    crate::dtype_attrs::upstream_name(d)
+                ),
+            )),
         }
     }
 
@@ -307,9 +307,11 @@ impl Lowerer<'_> {
                     return t(self.bitcast(x, Elem::Ptr(p), range)?);
                 }
                 let d = self.dtype_arg("to", "dtype", b[0].as_ref().expect("required"))?;
-                self.check_downcast_rounding("to", &b[1], x, d)?;
+                let rtz = self.downcast_rounding("to", &b[1], x, d)?;
                 if bitcast {
                     t(self.bitcast(x, Elem::Scalar(d), range)?)
+                } else if rtz {
+                    t(self.cast_rtz(x, d))
                 } else {
                     t(self.cast(x, d, range)?)
                 }
@@ -753,9 +755,11 @@ impl Lowerer<'_> {
                     return t(self.bitcast(x, Elem::Ptr(p), range)?);
                 }
                 let d = self.dtype_arg(name, "dtype", b[1].as_ref().expect("required"))?;
-                self.check_downcast_rounding(name, &b[2], x, d)?;
+                let rtz = self.downcast_rounding(name, &b[2], x, d)?;
                 if bitcast {
                     t(self.bitcast(x, Elem::Scalar(d), range)?)
+                } else if rtz {
+                    t(self.cast_rtz(x, d))
                 } else {
                     t(self.cast(x, d, range)?)
                 }

@@ -209,6 +209,12 @@ impl Lowerer<'_> {
         }
     }
 
+    /// A narrowing float conversion rounding toward zero (`fp_downcast_rounding="rtz"`).
+    pub fn cast_rtz(&mut self, v: ValueId, d: DType) -> ValueId {
+        let ty = self.f.ty(v).with_elem(Elem::Scalar(d));
+        self.emit1(OpKind::Cast(CastKind::ConvertRtz), vec![v], ty)
+    }
+
     /// Upstream's `cast` to a pointer type: an integer becomes the pointer at that address
     /// (`tt.int_to_ptr`), a pointer a pointer to another element type.
     pub fn cast_to_ptr(&mut self, v: ValueId, p: DType, range: TextRange) -> R<ValueId> {

@@ -183,6 +183,10 @@ impl AtomicOp {
 pub enum CastKind {
     /// Value conversion (int<->float, widen, narrow, to/from bool).
     Convert,
+    /// Narrowing float conversion rounding toward zero (`fp_downcast_rounding="rtz"`):
+    /// finite values beyond the largest become the largest finite value, infinities stay
+    /// infinite where the format has them, NaN stays NaN.
+    ConvertRtz,
     /// Reinterpret the bits (same width).
     Bitcast,
     /// Pointer to pointer of another element type.

@@ -161,6 +161,7 @@ impl<'a> Printer<'a> {
             OpKind::Cast(k) => {
                 let name = match k {
                     CastKind::Convert => convert_name(f.ty(op.operands[0]), f.ty(op.results[0])),
+                    CastKind::ConvertRtz => "tt.fp_to_fp(rtz)",
                     CastKind::Bitcast | CastKind::PtrCast => "tt.bitcast",
                     CastKind::PtrToInt => "tt.ptr_to_int",
                     CastKind::IntToPtr => "tt.int_to_ptr",

@@ -282,6 +282,10 @@ fn lower_pass(f: &Func, opts: &MslOptions, dbuf_allow: Option<std::collections::
         out.push_str(crate::fp8::FP8_PRELUDE);
         out.push('\n');
     }
+    if f.ops.iter().any(|o| matches!(o.kind, OpKind::Cast(CastKind::ConvertRtz))) {
+        out.push_str(crate::fp8::RTZ_PRELUDE);
+        out.push('\n');
+    }
     if f.ops.iter().any(|o| matches!(o.kind, OpKind::AtomicRmw { .. } | OpKind::AtomicCas)) {
         out.push_str(crate::atomics::ATOMIC_PRELUDE);
         out.push('\n');
@@ -664,6 +668,21 @@ impl<'a> Emitter<'a> {
                             }
                         })
                     }
+                    // Round toward zero in software, from the value as float (exact for any source).
+                    (CastKind::ConvertRtz, Elem::Scalar(_), Elem::Scalar(td)) => {
+                        let (e, m, bias, kind) = crate::fp8::narrow_format(td).ok_or_else(|| unsupported("internal: rtz to a wide type", loc))?;
+                        let decl = decl.clone();
+                        let fd = from;
+                        Box::new(move |a: &[String]| {
+                            let x = match fd {
+                                Elem::Scalar(d) if d.is_fp8() => format!("tm_{}_to_f32({})", d.triton_name(), a[0]),
+                                _ => format!("(float)({})", a[0]),
+                            };
+                            let code = format!("tm_f32_rtz({x}, {e}u, {m}u, {bias}, {kind}u)");
+                            if td.is_fp8() { format!("(uchar)({code})") } else { format!("as_type<{decl}>((ushort)({code}))") }
+                        })
+                    }
+                    (CastKind::ConvertRtz, _, _) => return Err(unsupported("internal: rtz of a pointer", loc)),
                     (CastKind::Convert, _, Elem::Scalar(DType::I1)) => Box::new(|a: &[String]| format!("({} != 0)", a[0])),
                     // bfloat <-> half has no direct conversion in MSL: through float, exact, then
                     // one rounding (to nearest even), as a direct conversion would round.

@@ -282,7 +282,7 @@ fn may_repeat(f: &Func, v: ValueId, seen: &mut HashSet<ValueId>) -> bool {
                 | OpKind::Hint { .. }
                 | OpKind::AddPtr
                 | OpKind::Binary(BinOp::Add | BinOp::Sub | BinOp::Mul)
-                | OpKind::Cast(tm_ir::CastKind::Convert | tm_ir::CastKind::PtrCast) => follow(op.operands.clone(), seen),
+                | OpKind::Cast(tm_ir::CastKind::Convert | tm_ir::CastKind::ConvertRtz | tm_ir::CastKind::PtrCast) => follow(op.operands.clone(), seen),
                 OpKind::For => follow(op.operands.get(3 + i).into_iter().chain(yielded(f, op, 0).get(i)).copied().collect(), seen),
                 OpKind::While => follow(op.operands.get(i).into_iter().chain(yielded(f, op, 1).get(i)).copied().collect(), seen),
                 OpKind::If => follow(yielded(f, op, 0).get(i).into_iter().chain(yielded(f, op, 1).get(i)).copied().collect(), seen),
