@@ -1,7 +1,7 @@
 """Blocks larger than Metal's 32 KiB of threadgroup memory move between layouts, and through
-`trans`/`permute`/`reshape`/`join`/`cat`, in pieces that fit (rows at a time, or a range of
-the staging order), so only kernels that truly need more are refused. Executed on the CPU
-executor against numpy."""
+`trans`/`permute`/`reshape`/`join`/`cat`, in pieces that fit (rows at a time, a range of a
+row too long on its own, or a range of the staging order), so only kernels that truly need
+more are refused. Executed on the CPU executor against numpy."""
 
 import numpy as np
 import pytest
@@ -34,6 +34,16 @@ def test_transposing_copy_larger_than_threadgroup_memory(dtype, shape):
     z2 = np.empty(shape[::-1], dtype)
     strided_copy[(1, 1)](x, 1, x.shape[1], z2, z2.shape[1], 1, BLOCK_M=shape[1], BLOCK_N=shape[0])
     np.testing.assert_array_equal(z2, x.T)
+
+
+@pytest.mark.parametrize("shape", [(2, 16384), (4, 8192)])
+def test_transposing_copy_of_rows_larger_than_threadgroup_memory(shape):
+    # one row is 64 KiB (moved in pieces of the row), or 32 KiB only unpadded
+    x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+    z = np.empty(shape[::-1], np.float32)
+    k = strided_copy[(1, 1)](x, x.shape[1], 1, z, 1, z.shape[1], BLOCK_M=shape[0], BLOCK_N=shape[1])
+    np.testing.assert_array_equal(z, x.T)
+    assert "tm_smem" in k.asm["msl"] and k.threadgroup_memory_bytes <= LIMIT
 
 
 @triton.jit

@@ -112,17 +112,28 @@ impl Emitter<'_> {
         let Repr::Array { name: src, layout: fl } = from else { unreachable!("uniform values never convert") };
         let elem_bytes = d.size_bytes();
         let inner = *ty.shape.last().unwrap_or(&1) as u64;
-        let pad = self.smem_row_pad(*fl, l, elem_bytes, inner);
+        let limit = u64::from(tm_abi::MAX_THREADGROUP_BYTES);
+        let mut pad = self.smem_row_pad(*fl, l, elem_bytes, inner);
+        if inner * u64::from(elem_bytes) <= limit && (inner + pad) * u64::from(elem_bytes) > limit {
+            pad = 0; // a row that fits only unpadded
+        }
         let numel = ty.numel();
         let row_bytes = (inner + pad) * u64::from(elem_bytes);
         // Whole rows at a time, as many as fit in threadgroup memory (all of them when the
-        // block fits): a block larger than Metal's 32 KiB moves in pieces of rows.
+        // block fits): a block larger than Metal's 32 KiB moves in pieces of rows, and a
+        // row larger than that in pieces of the row (unpadded; each read takes its element
+        // from whichever piece holds it).
         let rows = numel / inner.max(1);
         let mut piece_rows = rows.max(1);
-        while piece_rows > 1 && piece_rows * row_bytes > u64::from(tm_abi::MAX_THREADGROUP_BYTES) {
+        while piece_rows > 1 && piece_rows * row_bytes > limit {
             piece_rows /= 2;
         }
-        let piece = (piece_rows * inner).min(numel.max(1));
+        let piece = if row_bytes > limit {
+            pad = 0;
+            limit / u64::from(elem_bytes)
+        } else {
+            (piece_rows * inner).min(numel.max(1))
+        };
         let pieces = numel.div_ceil(piece);
         let padded = piece + piece / inner.max(1) * pad;
         self.smem_bytes = self.smem_bytes.max((padded as u32 * elem_bytes).next_multiple_of(16));
