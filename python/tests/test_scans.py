@@ -289,3 +289,30 @@ def test_histogram_with_more_counters_than_threadgroup_memory():
     k = hist_kernel[(1,)](x, out, BLOCK=4096, BINS=16384)
     np.testing.assert_array_equal(out, np.bincount(x[(x >= 0) & (x < 16384)], minlength=16384))
     assert k.threadgroup_memory_bytes <= LIMIT
+
+
+@triton.jit
+def scan_3d_in_loop(X, Z, A: tl.constexpr, B: tl.constexpr, C: tl.constexpr, AXIS: tl.constexpr):
+    offs = tl.arange(0, A)[:, None, None] * (B * C) + tl.arange(0, B)[None, :, None] * C + tl.arange(0, C)[None, None, :]
+    x = tl.load(X + offs)
+    for _ in range(2):  # the pieces' threadgroup memory reused across iterations
+        _, x, _ = tl.associative_scan((1 + 0 * x, 0 * x, x), AXIS, _roll, reverse=True)
+    tl.store(Z + offs, x)
+
+
+@pytest.mark.parametrize("axis", [0, 1, 2])
+def test_3d_reverse_scan_in_pieces_in_a_loop(axis):
+    shape = (8, 64, 32)  # 16,384 elements x 3 operands x 4 bytes, double-buffered: 384 KiB
+    x = np.random.default_rng(8).integers(-9, 9, shape).astype(np.int32)
+    z = np.zeros_like(x)
+    k = scan_3d_in_loop[(1,)](x, z, A=shape[0], B=shape[1], C=shape[2], AXIS=axis, num_warps=8)
+    ref = x
+    for _ in range(2):  # a reverse roll: element i takes element i + 1, the last 0
+        nxt = np.zeros_like(ref)
+        src = [slice(None)] * 3
+        dst = [slice(None)] * 3
+        src[axis], dst[axis] = slice(1, None), slice(0, -1)
+        nxt[tuple(dst)] = ref[tuple(src)]
+        ref = nxt
+    np.testing.assert_array_equal(z, ref)
+    assert k.threadgroup_memory_bytes <= LIMIT
