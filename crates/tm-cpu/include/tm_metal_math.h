@@ -93,9 +93,25 @@ TM_F1(tanh, __builtin_tanhf(x))
 TM_F1(asinh, __builtin_asinhf(x))
 TM_F1(acosh, __builtin_acoshf(x))
 TM_F1(atanh, __builtin_atanhf(x))
-TM_F1(sinpi, __builtin_sinf(M_PI_F * x))
-TM_F1(cospi, __builtin_cosf(M_PI_F * x))
-TM_F1(tanpi, __builtin_tanf(M_PI_F * x))
+// sinpi/cospi/tanpi: x reduced exactly (fmod, then Sterbenz-exact reflections) into
+// [-0.5, 0.5] before multiplying by pi, so the result is accurate at any |x|
+// (sinf(M_PI_F * x) loses ~|x| ulps); exact zeros where the value is 0.
+inline float tm_sinpi_f(float x) {
+  float r = __builtin_fmodf(x, 2.0f);
+  if (r > 1.0f) r -= 2.0f; else if (r < -1.0f) r += 2.0f;
+  if (r > 0.5f) r = 1.0f - r; else if (r < -0.5f) r = -1.0f - r;
+  return r == 0.0f ? __builtin_copysignf(0.0f, x) : __builtin_sinf(M_PI_F * r);
+}
+inline float tm_cospi_f(float x) {
+  float a = __builtin_fabsf(__builtin_fmodf(x, 2.0f));
+  if (a > 1.0f) a = 2.0f - a;
+  if (a <= 0.25f) return __builtin_cosf(M_PI_F * a);
+  float s = 0.5f - a;
+  return s == 0.0f ? 0.0f : __builtin_sinf(M_PI_F * s);
+}
+TM_F1(sinpi, tm_sinpi_f(x))
+TM_F1(cospi, tm_cospi_f(x))
+TM_F1(tanpi, tm_sinpi_f(x) / tm_cospi_f(x))
 TM_F1(erf, __builtin_erff(x))
 TM_F1(erfc, __builtin_erfcf(x))
 TM_F1(fabs, __builtin_fabsf(x))

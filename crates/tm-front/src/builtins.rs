@@ -146,7 +146,7 @@ pub const LANGUAGE: &[&str] = &[
 
 /// `tl.<name>` as a builtin, if supported.
 pub fn language_attr(name: &str) -> Option<Val> {
-    LANGUAGE.iter().find(|&&n| n == name).map(|&n| Val::Builtin(n))
+    LANGUAGE.iter().chain(crate::libdevice::NAMES).find(|&&n| n == name).map(|&n| Val::Builtin(n))
 }
 
 /// `triton.<name>` as a builtin, if supported.
@@ -165,6 +165,7 @@ pub fn tensor_method(name: &str) -> Option<&'static str> {
         "to", "sum", "max", "min", "argmax", "argmin", "xor_sum", "reduce", "trans", "permute", "reshape", "view", "ravel",
         "split", "cumsum", "cumprod", "sort", "flip", "histogram", "abs", "exp", "exp2", "log", "log2", "sqrt", "rsqrt", "sin",
         "cos", "erf", "floor", "ceil", "sigmoid", "softmax", "expand_dims", "broadcast_to", "associative_scan", "cast",
+        "logical_and", "logical_or",
     ];
     METHODS.iter().find(|&&m| m == name).copied()
 }
@@ -965,6 +966,8 @@ impl Lowerer<'_> {
                     },
                 }
             }
+            (n, None) if crate::libdevice::NAMES.contains(&n) => self.lower_libdevice(n, args, range),
+            ("logical_and" | "logical_or", None) => self.lower_logical(name, args, range),
             _ => Err(self.err(range, format!("{name}() is not supported in kernels by triton_metal yet"))),
         }
     }

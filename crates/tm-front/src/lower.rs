@@ -908,9 +908,8 @@ impl<'a> Lowerer<'a> {
                     if noinline && !p.constexpr {
                         self.check_noinline_args(&k.name, &p.name, &v, range)?;
                     }
-                    if p.constexpr && !matches!(v, Val::Const(_)) {
-                        return Err(self.err(range, format!("argument '{}' of {}() must be a tl.constexpr value", p.name, k.name)));
-                    }
+                    // A runtime value may be bound to a parameter annotated tl.constexpr: as
+                    // upstream, the annotation only matters for kernel parameters.
                     locals.insert(p.name.clone(), v);
                 }
                 None => match &all_params[i].default {

@@ -40,4 +40,24 @@ impl Lowerer<'_> {
         Ok(self.emit1(OpKind::ExpandDims(axis), vec![x], ty.with_shape(shape)))
     }
 
+
+    /// `x.logical_and(y)` / `x.logical_or(y)`: as upstream, on int1 operands (others would
+    /// need a bitcast to int1, which upstream refuses for wider types).
+    pub(crate) fn lower_logical(&mut self, name: &str, args: crate::builtins::Args, range: TextRange) -> R<Val> {
+        let b = self.bind(name, args, &["input", "other"], 2, range)?;
+        let mut ops = vec![];
+        for (v, r) in b.into_iter().map(|a| a.expect("required")) {
+            let x = self.tensor(&v, r)?;
+            match self.f.ty(x).dtype() {
+                Some(DType::I1) => ops.push(crate::semantic::Operand::Value(x)),
+                Some(d) => {
+                    return Err(self.err(r, format!("{name}() needs int1 operands (Cannot bitcast data-type of size {} to data-type of size 1)", d.bits())))
+                }
+                None => return Err(self.err(r, format!("{name}() of a pointer"))),
+            }
+        }
+        let op = if name == "logical_and" { tm_ir::BinOp::And } else { tm_ir::BinOp::Or };
+        let [a, c]: [crate::semantic::Operand; 2] = ops.try_into().map_err(|_| self.err(range, "two operands"))?;
+        Ok(Val::Tensor(self.arith(op, a, c, false, range)?))
+    }
 }

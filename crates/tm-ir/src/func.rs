@@ -110,6 +110,24 @@ pub enum MathFn {
     /// Binary: `x / y` correctly rounded (`tl.math.div_rn`, Triton's `tt.precise_divf`);
     /// a float `Binary(Div)` is Triton's `arith.divf`, which may be approximate.
     DivRn,
+    // libdevice functions (`tl.extra.libdevice`), float32.
+    Exp10,
+    Log10,
+    Acosh,
+    Asinh,
+    Atanh,
+    Sinpi,
+    Cospi,
+    /// Rounds halfway cases away from zero (`roundf`); `Rint` rounds them to even.
+    Round,
+    Cbrt,
+    Erfc,
+    /// Binary: `copysign(x, y)`.
+    Copysign,
+    /// Binary: `fdim(x, y)` = max(x - y, 0).
+    Fdim,
+    /// Binary: `hypot(x, y)` without undue overflow or underflow.
+    Hypot,
 }
 
 impl MathFn {
@@ -142,6 +160,19 @@ impl MathFn {
             MathFn::Pow => "pow",
             MathFn::Atan2 => "atan2",
             MathFn::DivRn => "precise_divf",
+            MathFn::Exp10 => "exp10",
+            MathFn::Log10 => "log10",
+            MathFn::Acosh => "acosh",
+            MathFn::Asinh => "asinh",
+            MathFn::Atanh => "atanh",
+            MathFn::Sinpi => "sinpi",
+            MathFn::Cospi => "cospi",
+            MathFn::Round => "round",
+            MathFn::Cbrt => "cbrt",
+            MathFn::Erfc => "erfc",
+            MathFn::Copysign => "copysign",
+            MathFn::Fdim => "fdim",
+            MathFn::Hypot => "hypot",
         }
     }
 }

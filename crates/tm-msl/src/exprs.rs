@@ -68,7 +68,12 @@ pub fn math_expr(m: MathFn, d: DType, a: &[String]) -> String {
         MathFn::Erf => format!("tm_erf({})", f(&a[0])),
         MathFn::Log1p => format!("tm_log1p({})", f(&a[0])),
         MathFn::Expm1 => format!("tm_expm1({})", f(&a[0])),
-        MathFn::Pow | MathFn::Atan2 => format!("{}({}, {})", m.name(), f(&a[0]), f(&a[1])),
+        MathFn::Pow | MathFn::Atan2 | MathFn::Copysign | MathFn::Fdim => {
+            format!("{}({}, {})", m.name(), f(&a[0]), f(&a[1]))
+        }
+        MathFn::Hypot => format!("tm_hypot({}, {})", f(&a[0]), f(&a[1])),
+        MathFn::Cbrt => format!("tm_cbrt({})", f(&a[0])),
+        MathFn::Erfc => format!("tm_erfc({})", f(&a[0])),
         MathFn::Abs => format!("fabs({})", f(&a[0])),
         // Metal's `/` without fast math (how triton_metal compiles) is correctly rounded.
         MathFn::DivRn => format!("({} / {})", f(&a[0]), f(&a[1])),

@@ -578,7 +578,8 @@ fn cpu_compiler() -> PyResult<String> {
 /// Names of the `tl.*` functions the compiler implements.
 #[pyfunction]
 fn language_functions() -> Vec<&'static str> {
-    tm_driver::tm_front::LANGUAGE_FUNCTIONS.to_vec()
+    let f = &tm_driver::tm_front::LANGUAGE_FUNCTIONS;
+    f.iter().chain(tm_driver::tm_front::LIBDEVICE_FUNCTIONS).copied().collect()
 }
 
 #[pymodule]
