@@ -180,22 +180,96 @@ def test_fp8_values_move_select_bitcast_and_abs():
     np.testing.assert_array_equal(b, y.view(ml_dtypes.float8_e5m2).astype(np.float32))
 
 
-def test_fp8_arithmetic_is_refused_with_the_line():
+@triton.jit
+def fp8_arith_kernel(X, Y, Z, C, N: tl.constexpr):
+    offs = tl.arange(0, N)
+    x = tl.load(X + offs)
+    y = tl.load(Y + offs)
+    tl.store(Z + 0 * N + offs, x + y)
+    tl.store(Z + 1 * N + offs, x - y)
+    tl.store(Z + 2 * N + offs, x * y)
+    tl.store(Z + 3 * N + offs, x / y)
+    tl.store(Z + 4 * N + offs, tl.maximum(x, y))
+    tl.store(Z + 5 * N + offs, -x)
+    tl.store(Z + 6 * N + offs, tl.where(x < y, x * 2, y))
+    tl.store(C + 0 * N + offs, (x < y).to(tl.int8))
+    tl.store(C + 1 * N + offs, (x == y).to(tl.int8))
+    tl.store(C + 2 * N + offs, (x >= 1.5).to(tl.int8))
+
+
+@pytest.mark.parametrize("name", list(FORMATS))
+def test_fp8_arithmetic_is_exact_then_rounded_once(name):
+    # upstream types x op y of one float8 format as that format; here each op is computed
+    # exactly (in float32, from the exact values) and rounded to nearest even, saturating.
+    rng = np.random.default_rng(2)
+    n = 256
+    dec = reference_decode(name)
+    finite = np.nonzero(np.isfinite(dec))[0].astype(np.uint8)
+    xc, yc = rng.choice(finite, n), rng.choice(finite, n)
+    xc[:4], yc[:4] = finite[-1], finite[-1]  # the largest value: sums overflow and saturate
+    z = as_fp8(np.zeros(7 * n, np.uint8), name)
+    c = np.zeros(3 * n, np.int8)
+    fp8_arith_kernel[(1,)](as_fp8(xc, name), as_fp8(yc, name), z, c, N=n)
+    x, y = dec[xc], dec[yc]
+    with np.errstate(all="ignore"):
+        want = [x + y, x - y, x * y, x / y, np.maximum(x, y), -x, None]
+    enc = lambda v: expected_codes(name, v.astype(np.float32))
+    got = z.base.reshape(7, n)
+    for k, w in enumerate(want[:6]):
+        e = enc(w)
+        nan = np.isnan(w)
+        assert np.isnan(dec[got[k][nan]]).all()
+        bad = np.nonzero(got[k][~nan] != e[~nan])[0]
+        assert bad.size == 0, (k, [(float(x[~nan][i]), float(y[~nan][i]), hex(got[k][~nan][i]), hex(e[~nan][i])) for i in bad[:4]])
+    two = dec[enc(np.array([2.0], np.float32))][0]  # the constant in the format (1.75 in float8e4b15)
+    sel = np.where(x < y, dec[enc(x * two)], y)
+    same_floats(dec[got[6]], sel)
+    np.testing.assert_array_equal(c.reshape(3, n), [x < y, x == y, x >= np.float32(dec[enc(np.float32(1.5) + np.zeros(1, np.float32))][0])])
+
+
+@triton.jit
+def fp8_reduce_kernel(X, S, M, P, N: tl.constexpr):
+    x = tl.load(X + tl.arange(0, N))
+    tl.store(S, tl.sum(x, axis=0))
+    tl.store(M, tl.max(x, axis=0))
+    tl.store(P + tl.arange(0, N), tl.cumsum(x, axis=0))
+
+
+@pytest.mark.parametrize("name", ["float8e4nv", "float8e5", "float8e4b8"])
+def test_fp8_reductions_and_scans(name):
+    # small integers keep every partial sum exact in float8, whatever the order
+    n = 16
+    vals = np.array([0, 1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 0, 1, 0, 1, 0], np.float32)  # sums up to 7
+    codes = expected_codes(name, vals)
+    s = as_fp8(np.zeros(1, np.uint8), name)
+    m = as_fp8(np.zeros(1, np.uint8), name)
+    p = as_fp8(np.zeros(n, np.uint8), name)
+    fp8_reduce_kernel[(1,)](as_fp8(codes, name), s, m, p, N=n)
+    dec = reference_decode(name)
+    assert dec[s.base[0]] == vals.sum() and dec[m.base[0]] == 1.0
+    np.testing.assert_array_equal(dec[p.base], np.cumsum(vals))
+
+
+def test_fp8_mixed_with_other_types_follows_upstream():
     @triton.jit
-    def add(X, Z):
-        x = tl.load(X + tl.arange(0, 16))
-        tl.store(Z + tl.arange(0, 16), x + x)
+    def mixed(X, F, Z):
+        offs = tl.arange(0, 16)
+        x = tl.load(X + offs)
+        tl.store(Z + offs, x + tl.load(F + offs))  # float8 + float32 computes in float32
 
-    x = np.zeros(16, ml_dtypes.float8_e5m2)
-    with pytest.raises(CompilationError, match="float8e5.*no float8 arithmetic"):
-        add[(1,)](x, x)
+    x = (np.arange(16) / 4).astype(ml_dtypes.float8_e5m2)
+    f = np.full(16, 0.1, np.float32)
+    z = np.zeros(16, np.float32)
+    mixed[(1,)](x, f, z)
+    np.testing.assert_array_equal(z, x.astype(np.float32) + f)
 
     @triton.jit
-    def reduce(X, Z):
-        tl.store(Z, tl.max(tl.load(X + tl.arange(0, 16)), axis=0))
+    def with_int(X, I, Z):
+        offs = tl.arange(0, 16)
+        tl.store(Z + offs, tl.load(X + offs) + tl.load(I + offs))
 
-    with pytest.raises(CompilationError, match="float8e4nv.*no float8 arithmetic"):
-        reduce[(1,)](np.zeros(16, ml_dtypes.float8_e4m3fn), np.zeros(1, ml_dtypes.float8_e4m3fn))
+    with pytest.raises(CompilationError, match="unexpected type"):
+        with_int[(1,)](x, np.zeros(16, np.int32), z)
 
 
 def test_fp8_dtype_attributes():

@@ -577,6 +577,9 @@ impl<'a> Emitter<'a> {
                 | OpKind::Split
                 | OpKind::Cat
                 | OpKind::Flip
+                // Combine regions compute in float32 (tm-opt `widen_fp8`); the op moves codes.
+                | OpKind::Reduce { .. }
+                | OpKind::Scan { .. }
                 | OpKind::For
                 | OpKind::If
                 | OpKind::While

@@ -4,6 +4,7 @@ pub mod combine_dot;
 pub mod cse;
 pub mod dce;
 pub mod fold;
+pub mod widen_fp8;
 
 use std::collections::HashMap;
 use tm_ir::{Func, OpId, ValueId};
