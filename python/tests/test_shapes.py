@@ -102,6 +102,42 @@ def test_gather_along_each_axis(axis):
     np.testing.assert_array_equal(out, expected)
 
 
+@pytest.mark.parametrize("axis", [0, 1])
+@pytest.mark.parametrize("dtype, M, N, K", [(np.float32, 64, 256, 128), (np.int64, 16, 512, 64), (np.float16, 4, 32, 8)])
+def test_gather_through_threadgroup_memory(axis, dtype, M, N, K):
+    # tt.gather stages src in threadgroup memory (in pieces when over 32 KiB: 64 KiB here
+    # for float32/int64) and reads each element at its index; indices outside src give 0
+    rng = np.random.default_rng(10)
+    shape, ishape = ((M, N), (M, K)) if axis == 1 else ((N, M), (K, M))
+    src = (rng.standard_normal(shape) * 100).astype(dtype)
+    idx = rng.integers(0, N, ishape).astype(np.int32)
+    expected = np.take_along_axis(src, idx, axis=axis)
+    idx.flat[::7] += N  # out of range
+    expected.flat[::7] = 0
+    out = np.zeros_like(expected)
+    k = gather_kernel[(1,)](src, idx, out, M=M, N=N, K=K, AXIS=axis)
+    np.testing.assert_array_equal(out, expected)
+    assert k.threadgroup_memory_bytes <= 32 * 1024
+
+
+@triton.jit
+def gather_1d(src_ptr, idx_ptr, out_ptr, N: tl.constexpr):
+    o = tl.arange(0, N)
+    tl.store(out_ptr + o, tl.gather(tl.load(src_ptr + o), tl.load(idx_ptr + o), 0))
+
+
+def test_long_1d_gather():
+    # a [16384] gather: src 64 KiB in two pieces (it was a one-hot reduction over N x N)
+    n = 16384
+    rng = np.random.default_rng(11)
+    src = rng.standard_normal(n).astype(np.float32)
+    idx = rng.integers(0, n, n).astype(np.int64)
+    out = np.zeros_like(src)
+    k = gather_1d[(1,)](src, idx, out, N=n)
+    np.testing.assert_array_equal(out, src[idx])
+    assert "tt.gather" in k.asm["ttir"]
+
+
 @triton.jit
 def attrs_kernel(x_ptr, out_ptr, M: tl.constexpr, N: tl.constexpr):
     x = tl.load(x_ptr + tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :])

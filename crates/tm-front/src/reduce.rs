@@ -17,8 +17,6 @@ pub enum Combine {
     Binary(BinOp),
     /// (value, index) pairs: keep the larger (`max`) or smaller value.
     ArgBest { max: bool, tie_break_left: bool },
-    /// (value, hit) pairs: the value of the pair that hit (gathers).
-    Pick,
     Jit(Arc<KernelSource>),
 }
 
@@ -113,11 +111,6 @@ impl Lowerer<'_> {
                 let v = self.select(Operand::Value(better), Operand::Value(a[0]), Operand::Value(b[0]), range)?;
                 let i = self.select(Operand::Value(better), Operand::Value(a[1]), Operand::Value(b[1]), range)?;
                 Ok(vec![v, i])
-            }
-            Combine::Pick => {
-                let v = self.select(Operand::Value(a[1]), Operand::Value(a[0]), Operand::Value(b[0]), range)?;
-                let hit = self.bitwise(BinOp::Or, Operand::Value(a[1]), Operand::Value(b[1]), range)?;
-                Ok(vec![v, hit])
             }
             Combine::Jit(k) => {
                 let mut args = Args::default();
@@ -291,8 +284,7 @@ impl Lowerer<'_> {
     }
 
     /// `tl.gather(src, index, axis)`: `out[..., i, ...] = src[..., index[..., i, ...], ...]`
-    /// along `axis`, computed as a selection over src's extent (exact for any
-    /// dtype; indices outside src give 0).
+    /// along `axis` (`tt.gather`; indices outside src give 0).
     pub fn lower_gather(&mut self, args: Args, range: TextRange) -> R<Val> {
         let b = self.bind_args("gather", args, &["src", "index", "axis"], 3, range)?;
         let (sv, sr) = b[0].clone().expect("required");
@@ -312,28 +304,9 @@ impl Lowerer<'_> {
                 return Err(self.err(range, format!("tl.gather: index shape {:?} must match src shape {:?} except along axis {axis}", it.shape, st.shape)));
             }
         }
-        let (n, k) = (st.shape[axis], it.shape[axis]);
-        let a = axis as u32;
-        // [.., K, N, ..]: the index's extent at `axis`, src's at `axis + 1`.
-        let mut wide = it.shape.clone();
-        wide.insert(axis + 1, n);
-        let src_e = self.expand_dims(src, a, range)?;
-        let src_e = self.broadcast_to(src_e, &wide, range)?;
-        let idx_e = self.expand_dims(idx, a + 1, range)?;
-        let idx_e = self.broadcast_to(idx_e, &wide, range)?;
-        let mut pos = self.emit1(OpKind::MakeRange { start: 0, end: n as i32 }, vec![], Type::block(Elem::Scalar(DType::I32), vec![n]));
-        for d in 0..wide.len() as u32 {
-            if d != a + 1 {
-                pos = self.expand_dims(pos, d, range)?;
-            }
-        }
-        let hit = self.compare(CmpPred::Eq, Operand::Value(idx_e), Operand::Value(pos), range)?;
-        let hit = self.broadcast_to(hit, &wide, range)?;
-        let zero = self.const_scalar(st.dtype().expect("numeric"), &ConstValue::Int(0), range)?;
-        let vals = self.select(Operand::Value(hit), Operand::Value(src_e), Operand::Value(zero), range)?;
-        let _ = k;
-        let out = self.reduce(vec![vals, hit], Some(a as i128 + 1), false, Combine::Pick, range)?;
-        Ok(Val::Tensor(out[0]))
+        let ty = Type::block(st.elem, it.shape.clone());
+        let out = self.emit1(OpKind::Gather { axis: axis as u32 }, vec![src, idx], ty);
+        Ok(Val::Tensor(out))
     }
 
     /// `arange` along `axis` broadcast to `shape` (the index operand of argmax).

@@ -292,6 +292,9 @@ pub enum OpKind {
     Flip,
     /// `tt.histogram`: counts of each value in `[0, bins)` of an integer block.
     Histogram { bins: u32 },
+    /// `tt.gather`: src, index (same rank, same shape except along `axis`);
+    /// `out[.., i, ..] = src[.., index[.., i, ..], ..]` (0 where the index is outside src).
+    Gather { axis: u32 },
     /// `tt.atomic_rmw`: ptr, val [, mask]; the result is the old value.
     AtomicRmw { op: AtomicOp, has_mask: bool },
     /// `tt.atomic_cas`: ptr, cmp, val; the result is the old value.

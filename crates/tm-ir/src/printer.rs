@@ -214,6 +214,7 @@ impl<'a> Printer<'a> {
             OpKind::Sort { descending } => format!("tt.sort {ops} {{descending = {descending}}} : {rty}"),
             OpKind::Flip => format!("tt.flip {ops} : {rty}"),
             OpKind::Histogram { bins } => format!("tt.histogram {ops} {{bins = {bins}}} : {} -> {rty}", oty(0)),
+            OpKind::Gather { axis } => format!("tt.gather {ops} {{axis = {axis} : i32}} : ({}, {}) -> {rty}", oty(0), oty(1)),
             OpKind::While => {
                 let tys: Vec<String> = op.results.iter().map(|&v| f.ty(v).to_string()).collect();
                 let args: Vec<String> = op.regions[0].args.iter().map(|&a| self.name(a)).collect();

@@ -539,7 +539,7 @@ impl<'a> Emitter<'a> {
             }
             OpKind::While => self.while_op(op),
             OpKind::Print { .. } | OpKind::Assert { .. } => self.debug_op(op),
-            OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } => self.scan_like_op(op),
+            OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } | OpKind::Gather { .. } => self.scan_like_op(op),
             OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat => self.shape_op(op),
             _ => {
                 let res = op.results[0];
@@ -580,6 +580,7 @@ impl<'a> Emitter<'a> {
                 // Combine regions compute in float32 (tm-opt `widen_fp8`); the op moves codes.
                 | OpKind::Reduce { .. }
                 | OpKind::Scan { .. }
+                | OpKind::Gather { .. }
                 | OpKind::For
                 | OpKind::If
                 | OpKind::While
@@ -744,7 +745,7 @@ impl<'a> Emitter<'a> {
             OpKind::Load { has_mask, has_other } => self.load(op, l, name, *has_mask, *has_other),
             OpKind::Return | OpKind::For | OpKind::If | OpKind::Yield | OpKind::Store { .. } | OpKind::Reduce { .. } | OpKind::Dot | OpKind::Trans(_) | OpKind::Reshape | OpKind::Join | OpKind::Split | OpKind::Cat
             | OpKind::AtomicRmw { .. } | OpKind::AtomicCas | OpKind::Barrier | OpKind::While
-            | OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. }
+            | OpKind::Scan { .. } | OpKind::Sort { .. } | OpKind::Flip | OpKind::Histogram { .. } | OpKind::Gather { .. }
             | OpKind::Print { .. } | OpKind::Assert { .. } => {
                 Err(unsupported("internal: not a value op", loc))
             }

@@ -2,7 +2,8 @@
 //! - scans: in registers where they can be (`scan_regs.rs`), otherwise through
 //!   threadgroup memory, in pieces when the block does not fit (`scan_smem.rs`);
 //! - sort: a bitonic network along the last dim;
-//! - flip: a staged reversal; histogram: threadgroup atomics.
+//! - flip: a staged reversal; histogram: threadgroup atomics;
+//! - gather: src staged, each result element read at its index.
 
 use crate::emit::{elem_decl, unsupported, Emitter, Repr, R};
 use tm_abi::MAX_THREADGROUP_BYTES;
@@ -105,6 +106,48 @@ impl Emitter<'_> {
                 ));
                 self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
                 self.read_staged_at(op.results[0], "((threadgroup int*)tm_smem)", &|lin| lin.to_string(), loc)?;
+                self.close_pieces(pieces);
+            }
+            OpKind::Gather { axis } => {
+                // src staged row-major (in pieces of that order when it does not fit); each
+                // result register reads src at its own coordinates with the index along `axis`.
+                let axis = *axis as usize;
+                let d = ty.dtype().ok_or_else(|| unsupported("gathering pointers", loc))?;
+                let t = elem_decl(Elem::Scalar(d), loc)?;
+                let buf = format!("((threadgroup {t}*)tm_smem)");
+                let piece = numel.min(u64::from(MAX_THREADGROUP_BYTES / d.size_bytes())).max(1);
+                let pieces = numel.div_ceil(piece);
+                self.smem_bytes = self.smem_bytes.max((piece as u32 * d.size_bytes()).next_multiple_of(16));
+                let res = op.results[0];
+                let rty = self.f.ty(res).clone();
+                let l = self.layout_for(res);
+                let index = self.get(op.operands[1], l)?;
+                let name = format!("v{}", res.0);
+                let regs = self.declare_array(&name, &rty, l, loc)?;
+                let zero = crate::dialect::literal(tm_ir::Const::Int(0), d);
+                self.line(format!("for (uint r = 0; r < {regs}u; ++r) {name}[r] = {zero};"));
+                self.reprs.insert(res, Repr::Array { name: name.clone(), layout: l });
+                let lay = self.layouts[l].clone();
+                let strides = Self::strides(&shape);
+                let mut terms = vec![];
+                for (i, st) in strides.iter().enumerate() {
+                    let c = if i == axis { "(uint)ix".to_string() } else { lay.coord_expr(i, "r", &format!("L{l}_t{}", lay.embed[i])) };
+                    terms.push(format!("({c}) * {st}u"));
+                }
+                let n = shape[axis];
+                self.barrier_before_smem_write();
+                self.open_pieces(&[], piece, pieces, loc)?;
+                self.write_staged_at(x, &buf, &|_, lin| lin.to_string());
+                self.line("threadgroup_barrier(mem_flags::mem_threadgroup);");
+                let ix = Self::at(&index, "r");
+                let lo = if pieces > 1 { "lo" } else { "0u" };
+                self.line(format!("for (uint r = 0; r < {regs}u; ++r) {{"));
+                self.line(format!("    const auto ix = {ix};"));
+                self.line(format!(
+                    "    if (ix >= 0 && ix < {n}) {{ const uint si = {}; if (si - {lo} < {piece}u) {name}[r] = {buf}[si - {lo}]; }}",
+                    terms.join(" + ")
+                ));
+                self.line("}");
                 self.close_pieces(pieces);
             }
             _ => return Err(unsupported("internal: not a scan-like op", loc)),
