@@ -93,15 +93,14 @@ def test_join_and_trans_larger_than_threadgroup_memory():
 
 @triton.jit
 def gather_rows(src_ptr, idx_ptr, out_ptr, SM: tl.constexpr, SN: tl.constexpr, IM: tl.constexpr):
-    # upstream test_gather's [128, 64] / [256, 64] along axis 0: the one-hot reduction's
-    # partial results of 16,384 outputs from 4 simdgroups exchange in pieces
+    # upstream test_gather's [128, 64] / [256, 64] along axis 0
     src = tl.load(src_ptr + tl.arange(0, SM)[:, None] * SN + tl.arange(0, SN)[None, :])
     idx = tl.load(idx_ptr + tl.arange(0, IM)[:, None] * SN + tl.arange(0, SN)[None, :])
     out = tl.gather(src, idx, 0)
     tl.store(out_ptr + tl.arange(0, IM)[:, None] * SN + tl.arange(0, SN)[None, :], out)
 
 
-def test_reduction_whose_partial_results_exceed_threadgroup_memory():
+def test_gather_of_upstreams_largest_case():
     rng = np.random.default_rng(6)
     src = rng.standard_normal((128, 64)).astype(np.float32)
     idx = rng.integers(0, 128, (256, 64)).astype(np.int32)
@@ -109,3 +108,20 @@ def test_reduction_whose_partial_results_exceed_threadgroup_memory():
     k = gather_rows[(1,)](src, idx, out, SM=128, SN=64, IM=256)
     np.testing.assert_array_equal(out, np.take_along_axis(src, idx, axis=0))
     assert k.threadgroup_memory_bytes <= LIMIT
+
+
+@triton.jit
+def sum_middle(X, Z, A: tl.constexpr, B: tl.constexpr, C: tl.constexpr):
+    offs = tl.arange(0, A)[:, None, None] * (B * C) + tl.arange(0, B)[None, :, None] * C + tl.arange(0, C)[None, None, :]
+    r = tl.sum(tl.load(X + offs), 1)
+    tl.store(Z + tl.arange(0, A)[:, None] * C + tl.arange(0, C)[None, :], r)
+
+
+def test_reduction_whose_partial_results_exceed_threadgroup_memory():
+    # 8,192 outputs, each with a partial result from 4 simdgroups along the reduced axis:
+    # 128 KiB, exchanged in pieces of the output
+    x = np.random.default_rng(6).integers(-9, 9, (64, 8, 128)).astype(np.float32)
+    z = np.zeros((64, 128), np.float32)
+    k = sum_middle[(1,)](x, z, A=64, B=8, C=128, num_warps=4)
+    np.testing.assert_array_equal(z, x.sum(1))
+    assert k.threadgroup_memory_bytes <= LIMIT and "const uint lo" in k.asm["msl"]
