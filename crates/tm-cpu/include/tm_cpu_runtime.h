@@ -30,6 +30,11 @@ extern "C" int sigsetjmp(int* env, int savemask) __attribute__((returns_twice));
 #define TM_SIGSETJMP(buf) sigsetjmp(reinterpret_cast<int*>(buf), 1)
 #endif
 extern "C" int fflush(void*);
+#if defined(__linux__)
+extern "C" int open(const char*, int, ...);
+extern "C" long read(int, void*, unsigned long);
+extern "C" int close(int);
+#endif
 
 #define TM_CPU_ABI_VERSION 3u
 #define TM_CPU_EXPORT extern "C" __attribute__((visibility("default")))
@@ -713,6 +718,60 @@ static void describe_any(char* msg, u64 cap, const char* what, uptr a, u64 bytes
            after ? "past its end" : "before its start");
 }
 
+// An access through a pointer that may be an address made from an integer (tt.int_to_ptr,
+// slot -2) that no array of the launch contains: allowed where the process has that memory
+// mapped with the access's permission (another tensor's storage: a GPU kernel may read any
+// device address), per /proc/self/maps; the mapping found last is remembered per thread.
+struct RawMapping {
+  u64 lo, hi;
+  bool writable;
+};
+static thread_local RawMapping tls_raw = {0, 0, false};
+
+static bool raw_mapped(u64 a, u64 bytes, bool write) {
+#if defined(__linux__)
+  if (a >= tls_raw.lo && a + bytes <= tls_raw.hi && (!write || tls_raw.writable)) return true;
+  int fd = open("/proc/self/maps", 0);
+  if (fd < 0) return false;
+  char buf[4096], line[160];
+  int len = 0;
+  bool ok = false, found = false;
+  long got;
+  while (!found && (got = read(fd, buf, sizeof buf)) > 0) {
+    for (long i = 0; i < got && !found; ++i) {
+      if (buf[i] != '\n') {
+        if (len < int(sizeof line) - 1) line[len++] = buf[i];
+        continue;
+      }
+      line[len] = 0;
+      len = 0;
+      // "lo-hi perms ...", addresses in hex
+      u64 lo = 0, hi = 0;
+      const char* c = line;
+      auto hex = [&](u64& v) {
+        for (;; ++c) {
+          int d = *c >= '0' && *c <= '9' ? *c - '0' : *c >= 'a' && *c <= 'f' ? *c - 'a' + 10 : -1;
+          if (d < 0) break;
+          v = v * 16 + u64(d);
+        }
+      };
+      hex(lo);
+      if (*c++ != '-') continue;
+      hex(hi);
+      if (*c++ != ' ' || !(a >= lo && a + bytes <= hi)) continue;
+      found = true;
+      ok = c[0] == 'r' && (!write || c[1] == 'w');
+      if (ok) tls_raw = {lo, hi, c[1] == 'w'};
+    }
+  }
+  close(fd);
+  return ok;
+#else
+  (void)a, (void)bytes, (void)write;
+  return false;
+#endif
+}
+
 // One failed access, packed into a constant so the many call sites stay small: n elements of
 // esize bytes, kind 0 load / 1 store / 2 atomic, buffer slot (-1: unknown), Triton line.
 static constexpr u64 access_code(u64 n, u64 esize, int kind, int slot, uint line) {
@@ -728,6 +787,8 @@ __attribute__((noinline, cold, preserve_most)) static void* check_failed(const v
   const u64 n = code & 0xff, esize = (code >> 8) & 0xff;
   const int kind = int((code >> 16) & 0xf), slot = int((code >> 20) & 0xff) - 1;
   const uint line = uint(code >> 32);
+  const bool raw = slot == 0xfe;  // slot -2: a pointer that may be made from an integer
+  if (raw && raw_mapped(u64(uptr(p)), n * esize, kind != 0)) return const_cast<void*>(p);
   Sink* s = tls_sink;
   if (s && !s->failed) {
     static const char* const kinds[] = {"load", "store", "atomic"};
@@ -738,7 +799,11 @@ __attribute__((noinline, cold, preserve_most)) static void* check_failed(const v
       snprintf(what, sizeof what, "out-of-bounds %s at line %u:", k, line);
     else
       snprintf(what, sizeof what, "out-of-bounds %s:", k);
-    if (slot >= 0 && uint(slot) < tls_bounds.n)
+    if (raw)
+      snprintf(msg, sizeof msg, "%s %llu bytes at %p through a pointer made from an integer: no array "
+               "of the launch contains them and the process has no %s memory there", what,
+               (unsigned long long)(n * esize), p, kind == 0 ? "readable" : "writable");
+    else if (slot >= 0 && uint(slot) < tls_bounds.n)
       describe(msg, sizeof msg, what, uptr(p), n, esize, slot);
     else
       describe_any(msg, sizeof msg, what, uptr(p), n * esize);
@@ -762,8 +827,9 @@ __attribute__((always_inline)) inline T* tm_chk(T* p, uint n, int kind, uint lin
 #if TM_CPU_BOUNDS_CHECK
 #if defined(TM_CPU_ANY_SLOT) && TM_CPU_ANY_SLOT
   // An entry point with its own signature (tm_cpu::compile_entry) may order the buffers
-  // otherwise than the kernel's slots: an access must lie inside one of the launch's buffers.
-  slot = -1;
+  // otherwise than the kernel's slots: an access must lie inside one of the launch's buffers
+  // (or, through a pointer made from an integer, slot -2, in mapped memory).
+  if (slot != -2) slot = -1;
 #endif
   // After inlining, n, slot and hence the size class are constants.
   const tm_rt::u64 a = reinterpret_cast<tm_rt::uptr>(p);

@@ -23,18 +23,21 @@ pub(crate) enum Access {
 }
 
 /// Which kernel argument a pointer value derives from, as a lattice: `Any` (nothing known
-/// yet: the optimistic start of a loop's fixpoint), one buffer slot, or `Unknown`.
+/// yet: the optimistic start of a loop's fixpoint), one buffer slot, `Unknown`, or `Raw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Source {
+pub(crate) enum Source {
     Any,
     Slot(usize),
     Unknown,
+    /// Possibly an address made from an integer (`tt.int_to_ptr`): any memory of the process.
+    Raw,
 }
 
 impl Source {
     fn meet(self, other: Source) -> Source {
         match (self, other) {
             (Source::Any, x) | (x, Source::Any) => x,
+            (Source::Raw, _) | (_, Source::Raw) => Source::Raw,
             (Source::Slot(a), Source::Slot(b)) if a == b => Source::Slot(a),
             _ => Source::Unknown,
         }
@@ -89,6 +92,7 @@ fn flow(f: &Func, v: ValueId) -> Flow {
             let op = f.op(id);
             let i = i as usize;
             match &op.kind {
+                OpKind::Cast(tm_ir::CastKind::IntToPtr) => Flow::Is(Source::Raw),
                 OpKind::AddPtr
                 | OpKind::Splat
                 | OpKind::Broadcast
@@ -123,6 +127,15 @@ fn flow(f: &Func, v: ValueId) -> Flow {
 /// The buffer slot pointer value `ptr` derives from (through pointer arithmetic, shape
 /// ops, selects and loop-carried values), or None when it may come from several.
 pub(crate) fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
+    match pointer_source(f, ptr) {
+        Source::Slot(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Where pointer value `ptr` points: one buffer slot, several, or (possibly) an address made
+/// from an integer.
+pub(crate) fn pointer_source(f: &Func, ptr: ValueId) -> Source {
     // The values `ptr`'s source depends on, then a fixpoint over them (loops make cycles).
     let mut flows: HashMap<ValueId, Flow> = HashMap::new();
     let mut stack = vec![ptr];
@@ -151,10 +164,7 @@ pub(crate) fn buffer_slot(f: &Func, ptr: ValueId) -> Option<usize> {
             }
         }
     }
-    match state[&ptr] {
-        Source::Slot(s) => Some(s),
-        _ => None,
-    }
+    state[&ptr]
 }
 
 /// For each of the kernel's arguments (IR order): whether a load or atomic may read through
@@ -195,9 +205,15 @@ pub(crate) fn accessed_args(f: &Func) -> (Vec<bool>, Vec<bool>) {
 
 impl Emitter<'_> {
     /// `p` (pointing at `n` elements of pointer value `ptr`) checked for an access of `kind`
-    /// by the op at `loc`: `tm_chk(p, n, kind, line, slot)`, slot -1 when unknown.
+    /// by the op at `loc`: `tm_chk(p, n, kind, line, slot)`, slot -1 when unknown, -2 when the
+    /// pointer may be an address made from an integer (the CPU executor then also accepts
+    /// memory the process has mapped, as a GPU kernel may read any device address).
     pub(crate) fn checked(&self, p: &str, n: u32, kind: Access, ptr: ValueId, loc: Loc) -> String {
-        let slot = buffer_slot(self.f, ptr).map_or(-1, |s| s as i64);
+        let slot = match pointer_source(self.f, ptr) {
+            Source::Slot(s) => s as i64,
+            Source::Raw => -2,
+            _ => -1,
+        };
         format!("tm_chk({p}, {n}u, {}, {}u, {slot})", kind as u8, loc.line)
     }
 
