@@ -72,16 +72,45 @@ inline float tm_fdiv(float x, float y) {
     float s = a > as_type<float>(0x7e800000u) ? 0.25f : (a < as_type<float>(0x00800000u) ? 16777216.0f : 1.0f);
     return x * (1.0f / (y * s)) * s;
 }
-// Metal has no erf: Taylor series near 0, Numerical Recipes' erfc elsewhere (~1e-7).
+// Metal has no erf/erfc: Taylor series near 0, Numerical Recipes' erfc elsewhere (relative
+// error ~1e-7, so erfc keeps its precision far into the tail).
+inline float tm_erfc_pos(float ax) {
+    float t = 1.0f / (1.0f + 0.5f * ax);
+    return t * exp(-ax * ax - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
+}
 inline float tm_erf(float x) {
     float ax = fabs(x);
     if (ax < 0.5f) {
         float x2 = x * x;
         return x * 1.1283791671f * (1.0f + x2 * (-0.3333333333f + x2 * (0.1f + x2 * (-0.0238095238f + x2 * 0.0046296296f))));
     }
-    float t = 1.0f / (1.0f + 0.5f * ax);
-    float y = t * exp(-ax * ax - 1.26551223f + t * (1.00002368f + t * (0.37409196f + t * (0.09678418f + t * (-0.18628806f + t * (0.27886807f + t * (-1.13520398f + t * (1.48851587f + t * (-0.82215223f + t * 0.17087277f)))))))));
+    float y = tm_erfc_pos(ax);
     return x >= 0.0f ? 1.0f - y : y - 1.0f;
+}
+inline float tm_erfc(float x) {
+    if (fabs(x) < 0.5f) return 1.0f - tm_erf(x);
+    float y = tm_erfc_pos(fabs(x));
+    return x >= 0.0f ? y : 2.0f - y;
+}
+// Metal has no cbrt: a power-of-two estimate refined by one Newton step (written so that
+// nothing overflows near FLT_MAX); zeros, infinities and NaN return themselves.
+inline float tm_cbrt(float x) {
+    float a = fabs(x);
+    if (a == 0.0f || isinf(a) || isnan(a)) return x;
+    float y = exp2(log2(a) * (1.0f / 3.0f));
+    y += (a / (y * y) - y) * (1.0f / 3.0f);
+    return copysign(y, x);
+}
+// Metal has no hypot: the larger magnitude times sqrt(1 + r^2), r <= 1, so that neither
+// overflows nor underflows early; an infinite operand wins over NaN, as C's hypot.
+inline float tm_hypot(float x, float y) {
+    float a = fabs(x), b = fabs(y);
+    if (isinf(a) || isinf(b)) return INFINITY;
+    if (isnan(a) || isnan(b)) return NAN;
+    float m = fmax(a, b), n = fmin(a, b);
+    if (m == 0.0f) return 0.0f;
+    float r = n / m;
+    return m * sqrt(1.0f + r * r);
 }
 
 struct add_kernel_args {
