@@ -164,3 +164,39 @@ def test_tensor_type_attribute():
     out = np.zeros(4, np.int32)
     typed_copy[(1,)](x, out, BLOCK=4)
     np.testing.assert_array_equal(out, x.astype(np.int32) + 6)
+
+
+@triton.jit
+def lowest_of(dtype):
+    d = dtype.value  # a compile-time value's .value is itself (upstream's tl.constexpr)
+    if d.is_floating():
+        v: tl.constexpr = float("-inf")
+        return v
+    else:
+        v: tl.constexpr = -(2 ** (d.int_bitwidth - 1))
+        return v
+
+
+@triton.jit
+def optional_weight(X, W, Y, n, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    m = i < n
+    x = tl.load(X + i, mask=m, other=lowest_of(X.dtype.element_ty))
+    # Runtime asserts do nothing unless debug is on, as upstream (masked lanes hold -inf).
+    assert x > -1e30 and x < 1e30, "out of range"
+    if W:  # a pointer argument is true when not null
+        x = x * tl.load(W + i, mask=m, other=0)
+    tl.store(Y + i, tl.max(x, 0) + x * 0, mask=m)
+
+
+def test_pointer_truth_runtime_assert_and_constexpr_value():
+    x = np.arange(8, dtype=np.float32)
+    y = np.zeros(8, np.float32)
+    optional_weight[(1,)](x, np.full(8, 2, np.float32), y, 6, BLOCK=8)
+    np.testing.assert_array_equal(y, [10] * 6 + [0, 0])
+    optional_weight[(1,)](x, None, y, 6, BLOCK=8)
+    np.testing.assert_array_equal(y, [5] * 6 + [0, 0])
+    xi = np.arange(8, dtype=np.int32) - 3
+    yi = np.zeros(8, np.int32)
+    optional_weight[(1,)](xi, None, yi, 6, BLOCK=8)
+    np.testing.assert_array_equal(yi, [2] * 6 + [0, 0])

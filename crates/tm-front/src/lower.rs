@@ -354,7 +354,14 @@ impl<'a> Lowerer<'a> {
                 match v {
                     Val::Const(c) if c.truthy() => {}
                     Val::Const(_) => return Err(self.err(a.range, "assertion failed at compile time")),
-                    _ => return Err(self.err(a.range, "runtime `assert` (tl.device_assert) is not supported yet")),
+                    // A runtime condition: upstream lowers it to tl.device_assert, which does
+                    // nothing unless the kernel is compiled with debug on (the default is off;
+                    // masked-off lanes often fail such checks). Only the message is checked.
+                    _ => {
+                        if let Some(m) = &a.msg {
+                            self.expr(m)?;
+                        }
+                    }
                 }
             }
             other => {
@@ -602,6 +609,8 @@ impl<'a> Lowerer<'a> {
 
     fn attribute(&mut self, base: Val, attr: &str, range: TextRange) -> R<Val> {
         match base {
+            // Upstream wraps compile-time values in tl.constexpr: `c.value` unwraps one.
+            Val::Const(_) if attr == "value" => Ok(base),
             Val::Namespace(ns) => match ns.attrs.get(attr) {
                 Some(g) => self.global_val(&format!("{}.{attr}", ns.name), g, range),
                 None => Err(self.err(range, format!("module '{}' has no attribute '{attr}' usable in a jit function", ns.name))),

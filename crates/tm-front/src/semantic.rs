@@ -457,7 +457,11 @@ impl Lowerer<'_> {
         match self.f.ty(v).elem {
             Elem::Scalar(DType::I1) => Ok(v),
             Elem::Scalar(_) => self.compare(CmpPred::Ne, Operand::Value(v), Operand::Weak(ConstValue::Int(0)), range),
-            Elem::Ptr(_) => Err(self.err(range, "a pointer has no truth value")),
+            // As upstream's cast of a pointer to int1: whether it is not null.
+            Elem::Ptr(_) => {
+                let i = self.cast(v, DType::I64, range)?;
+                self.compare(CmpPred::Ne, Operand::Value(i), Operand::Weak(ConstValue::Int(0)), range)
+            }
         }
     }
 
