@@ -273,27 +273,18 @@ def make_col_reduce(rng, M, N):
 
 
 @triton.jit
-def cumsum_rows(X, Y, N, stride, BLOCK_N: tl.constexpr):
+def cumsum_rows(X, Y, N, stride, BLOCK_N: tl.constexpr, REVERSE: tl.constexpr):
+    # REVERSE over rows too long for 32 KiB of threadgroup memory: scanned in segments
     row = tl.program_id(0)
     cols = tl.arange(0, BLOCK_N)
     mask = cols < N
     x = tl.load(X + row * stride + cols, mask=mask, other=0.0)
-    tl.store(Y + row * stride + cols, tl.cumsum(x, axis=0), mask=mask)
+    tl.store(Y + row * stride + cols, tl.cumsum(x, axis=0, reverse=REVERSE), mask=mask)
 
 
 def make_cumsum(rng, M, N):
     x = f32(rng, M, N)
     return [x, np.empty_like(x), N, N]
-
-
-@triton.jit
-def cumsum_reverse_rows(X, Y, N, stride, BLOCK_N: tl.constexpr):
-    # a reverse scan of a row too long for 32 KiB of threadgroup memory: scanned in segments
-    row = tl.program_id(0)
-    cols = tl.arange(0, BLOCK_N)
-    mask = cols < N
-    x = tl.load(X + row * stride + cols, mask=mask, other=0.0)
-    tl.store(Y + row * stride + cols, tl.cumsum(x, axis=0, reverse=True), mask=mask)
 
 
 def reverse_cumsum_reference(X, Y, N, s):
@@ -482,7 +473,7 @@ CASES = [
     dict(name="cumsum", kernel=cumsum_rows, make=make_cumsum,
          size=dict(M=65536, N=1024), small=dict(M=3, N=1000),
          grid=lambda X, *a: (X.shape[0],),
-         constexprs=lambda X, Y, N, s: dict(BLOCK_N=triton.next_power_of_2(N)), num_warps=4,
+         constexprs=lambda X, Y, N, s: dict(BLOCK_N=triton.next_power_of_2(N), REVERSE=False), num_warps=4,
          outputs=["Y"], reference=lambda X, Y, N, s: np.cumsum(X.astype(np.float64), axis=1),
          bytes=lambda X, *a: 2 * X.nbytes),
     dict(name="transpose", kernel=transpose, make=make_transpose,
@@ -512,10 +503,10 @@ CASES = [
          constexprs=lambda Q, *a: dict(HEAD=Q.shape[2], BLOCK_M=64, BLOCK_N=32), num_warps=4,
          outputs=["O"], reference=attention_reference,
          flops=lambda Q, K, V, O, seq, sc: 4 * Q.shape[0] * seq * seq * Q.shape[2], tol=1e-2),
-    dict(name="cumsum_reverse_long", kernel=cumsum_reverse_rows, make=make_cumsum,
+    dict(name="cumsum_reverse_long", kernel=cumsum_rows, make=make_cumsum,
          size=dict(M=8192, N=16384), small=dict(M=3, N=9000),
          grid=lambda X, *a: (X.shape[0],),
-         constexprs=lambda X, Y, N, s: dict(BLOCK_N=triton.next_power_of_2(N)), num_warps=8,
+         constexprs=lambda X, Y, N, s: dict(BLOCK_N=triton.next_power_of_2(N), REVERSE=True), num_warps=8,
          outputs=["Y"], reference=reverse_cumsum_reference, bytes=lambda X, *a: 2 * X.nbytes),
     dict(name="gather_rows", kernel=gather_rows, make=make_gather,
          size=dict(M=8192, N=4096), small=dict(M=3, N=3000),
